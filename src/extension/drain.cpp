@@ -1,0 +1,369 @@
+// The drain: reclaim expired leases, claim due jobs in batches, run each job's handler.
+//
+// Transactions of one drain:
+//   1. reap expired leases and claim the first batch; commit (the attempts are now counted);
+//   2. lock the batch, run each job in a subtransaction of its own, so that a job's handler
+//      writes and its completion commit together and one job's error undoes nothing else;
+//      then claim the next batch in the same transaction; commit; repeat.
+// Claiming the next batch in the transaction that finishes the previous one halves the number of
+// commits; the claim still commits before any of its handlers run.
+#include "drain.hpp"
+
+#include "core_call.hpp"
+#include "guc.hpp"
+#include "handler.hpp"
+#include "job_state.hpp"
+#include "queue_sql.hpp"
+#include "spi_plan.hpp"
+
+#include "../core/claim_policy.hpp"
+
+extern "C"
+{
+#include "access/xact.h"
+#include "commands/extension.h"
+#include "common/pg_prng.h"
+#include "utils/array.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/resowner.h"
+}
+
+#include <vector>
+
+namespace regen::pg
+{
+
+namespace
+{
+
+using core::kMaxClaimBatch;
+
+// Kept in place rather than palloc'd: a batch is claimed in one transaction and run in the next.
+struct ClaimedBatch
+{
+    int count = 0;
+    pg_uuid_t uuids[kMaxClaimBatch];
+    Datum ids[kMaxClaimBatch]; // point into uuids
+};
+
+struct Drain
+{
+    DrainOptions options;
+    int64 drain_id = 0;
+    int64 claimed = 0; // jobs claimed so far, against options.max_jobs
+    MemoryContext memory = nullptr;
+    core::DrainCounts counts;
+};
+
+SPIPlanPtr reap_plan = nullptr;
+SPIPlanPtr candidates_plan = nullptr;
+SPIPlanPtr claim_plan = nullptr;
+SPIPlanPtr lock_plan = nullptr;
+
+void
+begin_unit(const char *activity)
+{
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "SPI_connect failed");
+    PushActiveSnapshot(GetTransactionSnapshot());
+    pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+void
+end_unit()
+{
+    SPI_finish();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+    pgstat_report_stat(false);
+    pgstat_report_activity(STATE_IDLE, nullptr);
+}
+
+Datum
+uuid_array(const Datum *ids, int count)
+{
+    return PointerGetDatum(construct_array(const_cast<Datum *>(ids), count, UUIDOID,
+                                           UUID_LEN, false, TYPALIGN_CHAR));
+}
+
+// Give expired leases' jobs back to the queue (or fail them) and log each one.
+void
+reap_expired_leases(const Drain &drain)
+{
+    static const Oid types[] = {INT4OID};
+    Datum args[] = {Int32GetDatum(drain.options.lease_ms)};
+
+    exec_plan(keep_plan(&reap_plan, sql::kReapExpiredLeases, 1, types), args,
+              SPI_OK_UPDATE_RETURNING);
+
+    for (uint64 i = 0; i < SPI_processed; i++)
+    {
+        HeapTuple row = SPI_tuptable->vals[i];
+        TupleDesc desc = SPI_tuptable->tupdesc;
+        char *id = SPI_getvalue(row, desc, 1);
+        char *status = SPI_getvalue(row, desc, 2);
+        char *attempts = SPI_getvalue(row, desc, 3);
+
+        ereport(strcmp(status, "failed") == 0 ? WARNING : LOG,
+                (errmsg("regen_queue: lease of job %s expired during attempt %s; job is now %s",
+                        id, attempts, status)));
+    }
+}
+
+// Claim the next batch of due jobs under one lease; its attempts commit with the transaction.
+void
+claim_batch(Drain &drain, ClaimedBatch &batch)
+{
+    static const Oid candidate_types[] = {INT8OID, INT4OID, TIMESTAMPTZOID};
+    static const Oid claim_types[] = {UUIDARRAYOID, INT8OID, INT4OID, INT4OID};
+    bool run_alone[kMaxClaimBatch];
+    std::size_t claimable = 0;
+
+    batch.count = 0;
+    std::size_t wanted = 0;
+    call_core([&] { wanted = core::next_batch_size(drain.options.max_jobs - drain.claimed); });
+    if (wanted == 0)
+        return;
+
+    Datum candidate_args[] = {Int64GetDatum(drain.drain_id), Int32GetDatum((int)wanted),
+                              TimestampTzGetDatum(GetCurrentTimestamp())};
+    exec_plan(keep_plan(&candidates_plan, sql::kSelectClaimCandidates, 3, candidate_types),
+              candidate_args, SPI_OK_SELECT);
+
+    uint64 found = SPI_processed;
+    for (uint64 i = 0; i < found; i++)
+    {
+        bool isnull;
+        HeapTuple row = SPI_tuptable->vals[i];
+        Datum id = SPI_getbinval(row, SPI_tuptable->tupdesc, 1, &isnull);
+
+        memcpy(&batch.uuids[i], DatumGetUUIDP(id), UUID_LEN);
+        batch.ids[i] = UUIDPGetDatum(&batch.uuids[i]);
+        run_alone[i] = DatumGetBool(SPI_getbinval(row, SPI_tuptable->tupdesc, 2, &isnull));
+    }
+
+    call_core([&] {
+        std::vector<bool> flags(run_alone, run_alone + found);
+        claimable = core::claimable_prefix(flags);
+    });
+    if (claimable == 0)
+        return;
+
+    Datum claim_args[] = {uuid_array(batch.ids, (int)claimable), Int64GetDatum(drain.drain_id),
+                          Int32GetDatum(drain.options.lease_ms), Int32GetDatum((int)claimable)};
+    exec_plan(keep_plan(&claim_plan, sql::kClaimJobs, 4, claim_types), claim_args,
+              SPI_OK_UPDATE);
+
+    batch.count = (int)claimable;
+    drain.claimed += (int64)claimable;
+}
+
+struct LockedJob
+{
+    Datum id;
+    char *job_type;
+    int attempt;
+    int max_attempts;
+    Datum row; // the whole regen_queue.job_queue row, as the handler's argument
+};
+
+// Lock the claimed jobs for this run and copy what running them needs into the drain's memory,
+// which lives until the end of the batch's transaction.
+int
+lock_batch(const Drain &drain, const ClaimedBatch &batch, LockedJob *jobs)
+{
+    static const Oid types[] = {UUIDARRAYOID, INT8OID};
+    Datum args[] = {uuid_array(batch.ids, batch.count), Int64GetDatum(drain.drain_id)};
+
+    exec_plan(keep_plan(&lock_plan, sql::kLockClaimedJobs, 2, types), args, SPI_OK_SELECT);
+
+    MemoryContext old = MemoryContextSwitchTo(drain.memory);
+    TupleDesc desc = SPI_tuptable->tupdesc;
+    int count = (int)SPI_processed;
+    for (int i = 0; i < count; i++)
+    {
+        bool isnull;
+        HeapTuple row = SPI_tuptable->vals[i];
+
+        jobs[i].id = datumCopy(SPI_getbinval(row, desc, 1, &isnull), false, UUID_LEN);
+        jobs[i].job_type = SPI_getvalue(row, desc, 2);
+        jobs[i].attempt = DatumGetInt32(SPI_getbinval(row, desc, 3, &isnull));
+        jobs[i].max_attempts = DatumGetInt32(SPI_getbinval(row, desc, 4, &isnull));
+        jobs[i].row = datumCopy(SPI_getbinval(row, desc, 5, &isnull), false, -1);
+    }
+    MemoryContextSwitchTo(old);
+    return count;
+}
+
+char *
+job_id_string(Datum id)
+{
+    return DatumGetCString(DirectFunctionCall1(uuid_out, id));
+}
+
+// Record a failed attempt in a subtransaction of its own, so that even a failing write of the
+// failure leaves the batch intact (the job is then reclaimed when its lease expires).
+void
+record_failure(Drain &drain, const LockedJob &job, ErrorData *edata)
+{
+    MemoryContext memory = CurrentMemoryContext;
+    ResourceOwner owner = CurrentResourceOwner;
+    const char *volatile status = nullptr;
+    auto kind = classify_handler_error(edata);
+    char *description = describe_error(edata);
+
+    BeginInternalSubTransaction(nullptr);
+    MemoryContextSwitchTo(memory);
+    PG_TRY();
+    {
+        status = fail_job(job.id, job.attempt, job.max_attempts, kind, description);
+        ReleaseCurrentSubTransaction();
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(memory);
+        ErrorData *write_error = CopyErrorData();
+        FlushErrorState();
+        RollbackAndReleaseCurrentSubTransaction();
+        ereport(WARNING, (errmsg("regen_queue: could not record the failure of job %s: %s",
+                                 job_id_string(job.id), write_error->message)));
+    }
+    PG_END_TRY();
+    MemoryContextSwitchTo(memory);
+    CurrentResourceOwner = owner;
+
+    drain.counts.failed++;
+    if (status == nullptr)
+        return;
+    ereport(strcmp(status, "failed") == 0 ? WARNING : LOG,
+            (errmsg("regen_queue: job %s attempt %d of %d failed, job is now %s: %s",
+                    job_id_string(job.id), job.attempt, job.max_attempts, status, description)));
+}
+
+// Run one job's handler and complete it, both inside one subtransaction.
+void
+run_job(Drain &drain, const LockedJob &job, HandlerCache &handlers)
+{
+    MemoryContext memory = CurrentMemoryContext;
+    ResourceOwner owner = CurrentResourceOwner;
+    ErrorData *volatile edata = nullptr;
+
+    BeginInternalSubTransaction(nullptr);
+    MemoryContextSwitchTo(memory);
+    PG_TRY();
+    {
+        bool result_is_null = false;
+        Datum result = call_handler(handlers, job.job_type, job.row, &result_is_null);
+
+        if (!complete_job(job.id, job.attempt, result, result_is_null))
+            ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                            errmsg("job is no longer processing at attempt %d", job.attempt)));
+        ReleaseCurrentSubTransaction();
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(memory);
+        edata = CopyErrorData();
+        FlushErrorState();
+        RollbackAndReleaseCurrentSubTransaction();
+    }
+    PG_END_TRY();
+    MemoryContextSwitchTo(memory);
+    CurrentResourceOwner = owner;
+
+    drain.counts.processed++;
+    if (edata == nullptr)
+        drain.counts.completed++;
+    else
+        record_failure(drain, job, edata);
+}
+
+bool
+stop_requested_now(pg_atomic_uint32 *stop_requested)
+{
+    return stop_requested != nullptr && pg_atomic_read_u32(stop_requested) != 0;
+}
+
+// Run a claimed batch; claim the next one in the same transaction unless the drain is done.
+void
+run_batch(Drain &drain, ClaimedBatch &batch, pg_atomic_uint32 *stop_requested)
+{
+    LockedJob jobs[kMaxClaimBatch];
+    HandlerCache handlers;
+    MemoryContext job_memory =
+        AllocSetContextCreate(CurrentMemoryContext, "regen_queue job", ALLOCSET_DEFAULT_SIZES);
+
+    int count = lock_batch(drain, batch, jobs);
+    for (int i = 0; i < count; i++)
+    {
+        CHECK_FOR_INTERRUPTS();
+        MemoryContext old = MemoryContextSwitchTo(job_memory);
+        run_job(drain, jobs[i], handlers);
+        MemoryContextSwitchTo(old);
+        MemoryContextReset(job_memory);
+    }
+    MemoryContextDelete(job_memory);
+
+    if (stop_requested_now(stop_requested) || !guc_enabled)
+        batch.count = 0;
+    else
+        claim_batch(drain, batch);
+}
+
+} // namespace
+
+bool
+extension_installed()
+{
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    bool installed = OidIsValid(get_extension_oid("regen_queue", true));
+    CommitTransactionCommand();
+    return installed;
+}
+
+core::DrainCounts
+drain_jobs(const DrainOptions &options, pg_atomic_uint32 *stop_requested)
+{
+    Drain drain;
+    ClaimedBatch batch;
+    TimestampTz started = GetCurrentTimestamp();
+
+    drain.options = options;
+    drain.drain_id = (int64)pg_prng_uint64(&pg_global_prng_state);
+    // One context for the life of the process: a drain that ends in an error leaks nothing.
+    static MemoryContext drain_memory = nullptr;
+    if (drain_memory == nullptr)
+        drain_memory = AllocSetContextCreate(TopMemoryContext, "regen_queue drain",
+                                             ALLOCSET_DEFAULT_SIZES);
+    MemoryContextReset(drain_memory);
+    drain.memory = drain_memory;
+
+    begin_unit("regen_queue: claiming jobs");
+    reap_expired_leases(drain);
+    claim_batch(drain, batch);
+    end_unit();
+
+    while (batch.count > 0)
+    {
+        CHECK_FOR_INTERRUPTS();
+        begin_unit("regen_queue: running jobs");
+        run_batch(drain, batch, stop_requested);
+        end_unit();
+        MemoryContextReset(drain.memory);
+    }
+
+    if (drain.counts.processed > 0)
+        ereport(options.log_level,
+                (errmsg("regen_queue: drain processed %lld jobs (%lld completed, %lld failed) in "
+                        "%.1f ms",
+                        (long long)drain.counts.processed, (long long)drain.counts.completed,
+                        (long long)drain.counts.failed,
+                        (double)(GetCurrentTimestamp() - started) / 1000.0)));
+    return drain.counts;
+}
+
+} // namespace regen::pg

@@ -1,0 +1,238 @@
+// regen_drain(): run a drain in a background worker process and wait for its counts.
+//
+// The drain runs in its own process so that it does not depend on the caller's transaction:
+// each batch commits on its own, so results survive a caller that rolls back or hits
+// statement_timeout. The worker connects as the caller's session user and takes on the
+// caller's current role, so handlers run with the caller's privileges. A caller that is
+// cancelled or exits asks the worker to stop after its current batch.
+#include "pg.hpp"
+
+#include "core_call.hpp"
+#include "drain.hpp"
+#include "guc.hpp"
+
+#include "../core/drain_counts.hpp"
+
+extern "C"
+{
+#include "access/xlog.h"
+#include "storage/dsm.h"
+#include "tcop/tcopprot.h"
+#include "utils/jsonb.h"
+}
+
+#include <cstring>
+#include <string>
+
+namespace regen::pg
+{
+
+namespace
+{
+
+constexpr int kMessageBytes = 1024;
+
+// Lives in a dynamic shared memory segment shared by the caller and its drain worker.
+struct DrainRequest
+{
+    pg_atomic_uint32 stop_requested;
+    Oid database;
+    Oid session_role;
+    Oid current_role;
+    int64 max_jobs;
+    int lease_ms;
+
+    // Written by the worker before it exits.
+    bool finished;
+    bool failed;
+    int sqlerrcode;
+    char message[kMessageBytes];
+    char detail[kMessageBytes];
+    char hint[kMessageBytes];
+    core::DrainCounts counts;
+};
+
+Datum
+counts_jsonb(const core::DrainCounts &counts)
+{
+    char json[256];
+
+    call_core([&] { strlcpy(json, core::drain_counts_json(counts).c_str(), sizeof(json)); });
+    return DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
+}
+
+int64
+effective_max_jobs(FunctionCallInfo fcinfo)
+{
+    if (PG_ARGISNULL(0))
+        return guc_max_jobs_per_drain;
+
+    int requested = PG_GETARG_INT32(0);
+    if (requested < 0)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("max_jobs must not be negative"),
+                        errdetail("The value given was %d.", requested)));
+    // The GUC bounds every drain, so that setting it to 0 sheds load for every caller.
+    return Min((int64)requested, (int64)guc_max_jobs_per_drain);
+}
+
+void
+request_stop(dsm_segment *, Datum request)
+{
+    pg_atomic_write_u32(&reinterpret_cast<DrainRequest *>(DatumGetPointer(request))->stop_requested,
+                        1);
+}
+
+BackgroundWorkerHandle *
+start_drain_worker(dsm_segment *segment)
+{
+    BackgroundWorker bgw = {};
+    BackgroundWorkerHandle *handle;
+
+    bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    bgw.bgw_start_time = BgWorkerStart_ConsistentState;
+    bgw.bgw_restart_time = BGW_NEVER_RESTART;
+    strlcpy(bgw.bgw_library_name, kLibraryName, BGW_MAXLEN);
+    strlcpy(bgw.bgw_function_name, "regen_drain_worker_main", BGW_MAXLEN);
+    snprintf(bgw.bgw_name, BGW_MAXLEN, "regen_queue drain for PID %d", MyProcPid);
+    strlcpy(bgw.bgw_type, "regen_queue drain", BGW_MAXLEN);
+    bgw.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(segment));
+    bgw.bgw_notify_pid = MyProcPid;
+
+    if (!RegisterDynamicBackgroundWorker(&bgw, &handle))
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+                        errmsg("could not start a regen_queue drain worker"),
+                        errdetail("Every background worker slot is in use."),
+                        errhint("Raise max_worker_processes (now %d), or drain less often.",
+                                max_worker_processes)));
+    return handle;
+}
+
+// Wait for the worker; if this backend is cancelled meanwhile, ask the worker to stop.
+void
+wait_for_drain(BackgroundWorkerHandle *handle, DrainRequest *request)
+{
+    PG_TRY();
+    {
+        if (WaitForBackgroundWorkerShutdown(handle) == BGWH_POSTMASTER_DIED)
+            ereport(FATAL, (errcode(ERRCODE_ADMIN_SHUTDOWN),
+                            errmsg("postmaster exited during a regen_queue drain")));
+    }
+    PG_CATCH();
+    {
+        pg_atomic_write_u32(&request->stop_requested, 1);
+        PG_RE_THROW();
+    }
+    PG_END_TRY();
+}
+
+void
+raise_worker_error(const DrainRequest *request)
+{
+    if (!request->finished)
+        ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+                        errmsg("regen_queue drain worker exited before it finished"),
+                        errhint("The server log has the reason. Jobs it had claimed are "
+                                "reclaimed when their lease expires.")));
+
+    ereport(ERROR, (errcode(request->sqlerrcode), errmsg("%s", request->message),
+                    request->detail[0] ? errdetail("%s", request->detail) : 0,
+                    request->hint[0] ? errhint("%s", request->hint) : 0,
+                    errcontext("regen_queue drain worker")));
+}
+
+void
+record_worker_error(DrainRequest *request)
+{
+    MemoryContextSwitchTo(TopMemoryContext);
+    ErrorData *edata = CopyErrorData();
+
+    request->sqlerrcode = edata->sqlerrcode;
+    strlcpy(request->message, edata->message ? edata->message : "", kMessageBytes);
+    strlcpy(request->detail, edata->detail ? edata->detail : "", kMessageBytes);
+    strlcpy(request->hint, edata->hint ? edata->hint : "", kMessageBytes);
+    request->failed = true;
+    request->finished = true;
+}
+
+} // namespace
+
+} // namespace regen::pg
+
+using namespace regen::pg;
+
+extern "C"
+{
+
+PG_FUNCTION_INFO_V1(regen_drain);
+PGDLLEXPORT void regen_drain_worker_main(Datum arg);
+
+// regen_drain(max_jobs integer DEFAULT NULL) RETURNS jsonb
+Datum
+regen_drain(PG_FUNCTION_ARGS)
+{
+    require_enabled();
+    int64 max_jobs = effective_max_jobs(fcinfo);
+    if (max_jobs == 0)
+        PG_RETURN_DATUM(counts_jsonb(regen::core::DrainCounts{}));
+    if (RecoveryInProgress())
+        ereport(ERROR, (errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+                        errmsg("cannot drain jobs during recovery"),
+                        errhint("Drain on the primary.")));
+
+    dsm_segment *segment = dsm_create(sizeof(DrainRequest), 0);
+    auto *request = static_cast<DrainRequest *>(dsm_segment_address(segment));
+    memset(static_cast<void *>(request), 0, sizeof(DrainRequest));
+    pg_atomic_init_u32(&request->stop_requested, 0);
+    request->database = MyDatabaseId;
+    request->session_role = GetSessionUserId();
+    request->current_role = GetUserId();
+    request->max_jobs = max_jobs;
+    request->lease_ms = guc_lease_timeout_s * 1000;
+    on_dsm_detach(segment, request_stop, PointerGetDatum(request));
+
+    BackgroundWorkerHandle *handle = start_drain_worker(segment);
+    wait_for_drain(handle, request);
+
+    if (!request->finished || request->failed)
+        raise_worker_error(request);
+    Datum result = counts_jsonb(request->counts);
+    dsm_detach(segment);
+    PG_RETURN_DATUM(result);
+}
+
+void
+regen_drain_worker_main(Datum arg)
+{
+    pqsignal(SIGTERM, die);
+    BackgroundWorkerUnblockSignals();
+
+    dsm_segment *segment = dsm_attach(DatumGetUInt32(arg));
+    if (segment == nullptr)
+        return; // the caller gave up before this worker started: nothing was claimed
+    auto *request = static_cast<DrainRequest *>(dsm_segment_address(segment));
+
+    BackgroundWorkerInitializeConnectionByOid(request->database, request->session_role, 0);
+    if (request->current_role != request->session_role)
+        SetUserIdAndSecContext(request->current_role, SECURITY_LOCAL_USERID_CHANGE);
+    pgstat_report_appname("regen_queue drain");
+
+    DrainOptions options;
+    options.max_jobs = request->max_jobs;
+    options.lease_ms = request->lease_ms;
+    options.log_level = DEBUG1;
+
+    PG_TRY();
+    {
+        request->counts = drain_jobs(options, &request->stop_requested);
+        request->finished = true;
+    }
+    PG_CATCH();
+    {
+        record_worker_error(request);
+        PG_RE_THROW();
+    }
+    PG_END_TRY();
+}
+
+} // extern "C"

@@ -1,0 +1,145 @@
+// Definitions of the regen_queue.* GUCs, mirroring the old service's environment variables.
+//
+// Everything that could loosen the queue's guard (switching it on, raising the drain bound,
+// the token, the environment) is PGC_SUSET or PGC_SIGHUP, so an ordinary session cannot SET it.
+#include "guc.hpp"
+
+#include "pg.hpp"
+
+#include <cstring>
+
+extern "C"
+{
+#include "utils/varlena.h"
+}
+
+namespace regen::pg
+{
+
+bool guc_enabled = true;
+int guc_max_jobs_per_drain = kDefaultMaxJobsPerDrain;
+char *guc_worker_token = nullptr;
+bool guc_inline_processing = false;
+char *guc_environment = nullptr;
+char *guc_databases = nullptr;
+int guc_drain_interval_ms = kDefaultDrainIntervalMs;
+int guc_lease_timeout_s = kDefaultLeaseTimeoutS;
+char *guc_worker_role = nullptr;
+
+namespace
+{
+
+bool
+check_environment(char **newval, void **, GucSource)
+{
+    if (strcmp(*newval, "production") == 0 || strcmp(*newval, "staging") == 0 ||
+        strcmp(*newval, "development") == 0 || strcmp(*newval, "test") == 0)
+        return true;
+
+    GUC_check_errdetail("Valid values are production, staging, development and test.");
+    return false;
+}
+
+bool
+check_databases(char **newval, void **, GucSource)
+{
+    char *copy = pstrdup(*newval);
+    List *names = NIL;
+
+    if (!SplitIdentifierString(copy, ',', &names))
+    {
+        GUC_check_errdetail("List syntax is invalid.");
+        return false;
+    }
+    if (list_length(names) > kMaxWorkerDatabases)
+    {
+        GUC_check_errdetail("At most %d databases can be drained by the background worker.",
+                            kMaxWorkerDatabases);
+        return false;
+    }
+    return true;
+}
+
+void
+define_switches()
+{
+    DefineCustomBoolVariable(
+        "regen_queue.enabled", "Master switch of the queue: off refuses enqueue and drain.",
+        "Mirrors REGENERATION_QUEUE_ENABLED.", &guc_enabled, true, PGC_SUSET, 0, nullptr, nullptr,
+        nullptr);
+
+    DefineCustomIntVariable(
+        "regen_queue.max_jobs_per_drain", "Largest number of jobs one drain processes.",
+        "Also bounds an explicit regen_drain(max_jobs); 0 makes every drain a no-op (load "
+        "shedding). Mirrors REGENERATION_MAX_JOBS_PER_DRAIN.",
+        &guc_max_jobs_per_drain, kDefaultMaxJobsPerDrain, 0, kMaxJobsPerDrainLimit, PGC_SUSET, 0,
+        nullptr, nullptr, nullptr);
+
+    DefineCustomBoolVariable(
+        "regen_queue.inline_processing",
+        "Wakes the background worker as soon as an enqueue commits.",
+        "Mirrors REGENERATION_INLINE_PROCESSING; needs regen_queue in shared_preload_libraries.",
+        &guc_inline_processing, false, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+}
+
+void
+define_security()
+{
+    DefineCustomStringVariable(
+        "regen_queue.worker_token", "Shared bearer token of the HTTP drain route.",
+        "Mirrors REGENERATION_WORKER_TOKEN. Readable by superusers only.", &guc_worker_token, "",
+        PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, nullptr, nullptr,
+        nullptr);
+
+    DefineCustomStringVariable(
+        "regen_queue.environment", "Deployment environment: production requires a worker token.",
+        nullptr, &guc_environment, "development", PGC_SUSET, 0, check_environment, nullptr,
+        nullptr);
+}
+
+void
+define_worker_settings()
+{
+    DefineCustomStringVariable(
+        "regen_queue.databases", "Databases the background worker drains (comma-separated).",
+        "Empty means the background worker drains nothing.", &guc_databases, "", PGC_SIGHUP,
+        GUC_LIST_INPUT, check_databases, nullptr, nullptr);
+
+    DefineCustomIntVariable(
+        "regen_queue.drain_interval", "Time between two drains of the background worker.",
+        nullptr, &guc_drain_interval_ms, kDefaultDrainIntervalMs, kMinDrainIntervalMs,
+        kMaxDrainIntervalMs, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+
+    DefineCustomIntVariable(
+        "regen_queue.lease_timeout",
+        "How long a claimed job may run before it is reclaimed as abandoned.", nullptr,
+        &guc_lease_timeout_s, kDefaultLeaseTimeoutS, kMinLeaseTimeoutS, kMaxLeaseTimeoutS,
+        PGC_SUSET, GUC_UNIT_S, nullptr, nullptr, nullptr);
+
+    DefineCustomStringVariable(
+        "regen_queue.worker_role", "Role the background worker runs handlers as.",
+        "Empty means the bootstrap superuser.", &guc_worker_role, "", PGC_POSTMASTER, 0, nullptr,
+        nullptr, nullptr);
+}
+
+} // namespace
+
+void
+define_gucs()
+{
+    define_switches();
+    define_security();
+    define_worker_settings();
+    MarkGUCPrefixReserved("regen_queue");
+}
+
+void
+require_enabled()
+{
+    if (!guc_enabled)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("regen_queue is disabled"),
+                        errhint("Set regen_queue.enabled to on to accept and run jobs.")));
+}
+
+} // namespace regen::pg

@@ -1,0 +1,33 @@
+// The regen_queue.* configuration parameters.
+#pragma once
+
+namespace regen::pg
+{
+
+// Ranges, as named constants so the GUC definitions and the docs agree.
+constexpr int kDefaultMaxJobsPerDrain = 100;
+constexpr int kMaxJobsPerDrainLimit = 1000000;
+constexpr int kDefaultDrainIntervalMs = 1000;
+constexpr int kMinDrainIntervalMs = 10;
+constexpr int kMaxDrainIntervalMs = 3600 * 1000;
+constexpr int kDefaultLeaseTimeoutS = 300;
+constexpr int kMinLeaseTimeoutS = 1;
+constexpr int kMaxLeaseTimeoutS = 7 * 24 * 3600;
+constexpr int kMaxWorkerDatabases = 32;
+
+extern bool guc_enabled;
+extern int guc_max_jobs_per_drain;
+extern char *guc_worker_token;
+extern bool guc_inline_processing;
+extern char *guc_environment;
+extern char *guc_databases;
+extern int guc_drain_interval_ms;
+extern int guc_lease_timeout_s;
+extern char *guc_worker_role;
+
+void define_gucs();
+
+// Raise the documented error when regen_queue.enabled is off.
+void require_enabled();
+
+} // namespace regen::pg

@@ -1,0 +1,107 @@
+// Looking up and calling the handler of a job type.
+#include "handler.hpp"
+
+#include "core_call.hpp"
+#include "queue_sql.hpp"
+#include "spi_plan.hpp"
+
+extern "C"
+{
+#include "catalog/objectaccess.h"
+#include "utils/acl.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+}
+
+#include <cstring>
+
+namespace regen::pg
+{
+
+namespace
+{
+
+SPIPlanPtr lookup_plan = nullptr;
+
+Oid
+lookup_handler(const char *job_type)
+{
+    static const Oid types[] = {TEXTOID};
+    Datum args[] = {text_datum(job_type)};
+
+    exec_plan(keep_plan(&lookup_plan, sql::kLookupHandler, 1, types), args, SPI_OK_SELECT, true);
+    if (SPI_processed == 0)
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                        errmsg("no handler is registered for job type \"%s\"", job_type),
+                        errhint("Register one with regen_register_handler().")));
+
+    bool isnull;
+    return DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+Oid
+cached_handler(HandlerCache &cache, const char *job_type)
+{
+    for (int i = 0; i < cache.count; i++)
+        if (strcmp(cache.entries[i].job_type, job_type) == 0)
+            return cache.entries[i].function;
+
+    Oid function = lookup_handler(job_type);
+    if (cache.count < kHandlerCacheSize && strlen(job_type) < NAMEDATALEN)
+    {
+        strlcpy(cache.entries[cache.count].job_type, job_type, NAMEDATALEN);
+        cache.entries[cache.count].function = function;
+        cache.count++;
+    }
+    return function;
+}
+
+// The handler still exists and the current role may execute it.
+void
+check_callable(Oid function, const char *job_type)
+{
+    if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(function)))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FUNCTION),
+                        errmsg("the handler of job type \"%s\" no longer exists", job_type),
+                        errhint("Register a new one with regen_register_handler().")));
+
+    AclResult acl = pg_proc_aclcheck(function, GetUserId(), ACL_EXECUTE);
+    if (acl != ACLCHECK_OK)
+        aclcheck_error(acl, OBJECT_FUNCTION, get_func_name(function));
+    InvokeFunctionExecuteHook(function);
+}
+
+} // namespace
+
+Datum
+call_handler(HandlerCache &cache, const char *job_type, Datum job_row, bool *is_null)
+{
+    Oid function = cached_handler(cache, job_type);
+    FmgrInfo flinfo;
+    LOCAL_FCINFO(fcinfo, 1);
+
+    check_callable(function, job_type);
+
+    // A fresh FmgrInfo per call: a function's cached state must not outlive an aborted
+    // subtransaction.
+    fmgr_info(function, &flinfo);
+    InitFunctionCallInfoData(*fcinfo, &flinfo, 1, InvalidOid, nullptr, nullptr);
+    fcinfo->args[0].value = job_row;
+    fcinfo->args[0].isnull = false;
+
+    Datum result = FunctionCallInvoke(fcinfo);
+    *is_null = fcinfo->isnull;
+    return result;
+}
+
+core::FailureKind
+classify_handler_error(const ErrorData *edata)
+{
+    const char *sqlstate = unpack_sql_state(edata->sqlerrcode);
+    core::FailureKind kind = core::FailureKind::Retryable;
+
+    call_core([&] { kind = core::classify_sqlstate(sqlstate); });
+    return kind;
+}
+
+} // namespace regen::pg

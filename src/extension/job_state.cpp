@@ -1,0 +1,154 @@
+// Job state transitions, and their SQL entry points regen_queue.complete_job and fail_job.
+#include "job_state.hpp"
+
+#include "core_call.hpp"
+#include "queue_sql.hpp"
+#include "spi_plan.hpp"
+
+#include "../core/text_clean.hpp"
+
+extern "C"
+{
+#include "common/pg_prng.h"
+#include "utils/fmgroids.h"
+#include "lib/stringinfo.h"
+}
+
+#include <cstring>
+
+namespace regen::pg
+{
+
+namespace
+{
+
+SPIPlanPtr complete_plan = nullptr;
+SPIPlanPtr fail_plan = nullptr;
+SPIPlanPtr lock_attempt_plan = nullptr;
+
+// Copy `text` cleaned into a palloc'd buffer; the core call allocates only C++ memory.
+char *
+cleaned_copy(const char *text)
+{
+    char *out = static_cast<char *>(palloc(core::kMaxErrorBytes + 1));
+
+    call_core([&] {
+        std::string cleaned = core::clean_error_text(text);
+        memcpy(out, cleaned.data(), cleaned.size());
+        out[cleaned.size()] = '\0';
+    });
+    return out;
+}
+
+} // namespace
+
+bool
+complete_job(Datum id, int attempt, Datum result, bool result_is_null)
+{
+    static const Oid types[] = {UUIDOID, INT4OID, JSONBOID};
+    SPIPlanPtr plan = keep_plan(&complete_plan, sql::kCompleteJob, 3, types);
+    Datum values[] = {id, Int32GetDatum(attempt), result};
+    char nulls[] = {' ', ' ', result_is_null ? 'n' : ' '};
+
+    int rc = SPI_execute_plan(plan, values, nulls, false, 0);
+    if (rc != SPI_OK_UPDATE)
+        elog(ERROR, "completing a job failed: %s", SPI_result_code_string(rc));
+    return SPI_processed == 1;
+}
+
+const char *
+fail_job(Datum id, int attempt, int max_attempts, core::FailureKind kind, const char *error_text)
+{
+    static const Oid types[] = {UUIDOID, INT4OID, BOOLOID, INT8OID, TEXTOID};
+    SPIPlanPtr plan = keep_plan(&fail_plan, sql::kFailJob, 5, types);
+    core::FailureDecision decision;
+
+    call_core([&] {
+        decision = core::decide_failure(attempt, max_attempts, kind,
+                                        pg_prng_double(&pg_global_prng_state));
+    });
+
+    Datum values[] = {id, Int32GetDatum(attempt), BoolGetDatum(decision.retry),
+                      Int64GetDatum(decision.delay_ms), text_datum(cleaned_copy(error_text))};
+    exec_plan(plan, values, SPI_OK_UPDATE_RETURNING);
+    if (SPI_processed != 1)
+        return nullptr;
+    return decision.retry ? "pending" : "failed";
+}
+
+char *
+describe_error(const ErrorData *edata)
+{
+    StringInfoData buf;
+
+    initStringInfo(&buf);
+    appendStringInfo(&buf, "%s: %s", unpack_sql_state(edata->sqlerrcode),
+                     edata->message ? edata->message : "(no message)");
+    if (edata->detail)
+        appendStringInfo(&buf, " (%s)", edata->detail);
+    return buf.data;
+}
+
+} // namespace regen::pg
+
+using namespace regen::pg;
+
+extern "C"
+{
+
+PG_FUNCTION_INFO_V1(regen_complete_job);
+PG_FUNCTION_INFO_V1(regen_fail_job);
+
+// regen_queue.complete_job(job_id uuid, attempt integer, result jsonb) RETURNS boolean
+Datum
+regen_complete_job(PG_FUNCTION_ARGS)
+{
+    if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("job_id and attempt must not be null")));
+
+    SPI_connect();
+    bool changed = complete_job(PG_GETARG_DATUM(0), PG_GETARG_INT32(1),
+                                PG_ARGISNULL(2) ? (Datum)0 : PG_GETARG_DATUM(2), PG_ARGISNULL(2));
+    SPI_finish();
+    PG_RETURN_BOOL(changed);
+}
+
+// regen_queue.fail_job(job_id uuid, attempt integer, error text, retryable boolean)
+// RETURNS regen_queue.job_status; NULL when the job was not processing at that attempt.
+Datum
+regen_fail_job(PG_FUNCTION_ARGS)
+{
+    if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("job_id, attempt, error and retryable must not be null")));
+
+    Datum id = PG_GETARG_DATUM(0);
+    int attempt = PG_GETARG_INT32(1);
+    char *error_text = text_to_cstring(PG_GETARG_TEXT_PP(2));
+    auto kind = PG_GETARG_BOOL(3) ? regen::core::FailureKind::Retryable
+                                  : regen::core::FailureKind::Permanent;
+    static const Oid types[] = {UUIDOID, INT4OID};
+    const char *status = nullptr;
+
+    SPI_connect();
+    Datum lock_args[] = {id, Int32GetDatum(attempt)};
+    exec_plan(keep_plan(&lock_attempt_plan, regen::pg::sql::kLockJobAttempt, 2, types), lock_args,
+              SPI_OK_SELECT);
+    if (SPI_processed == 1)
+    {
+        bool isnull;
+        int max_attempts = DatumGetInt32(
+            SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+        status = fail_job(id, attempt, max_attempts, kind, error_text);
+    }
+    SPI_finish();
+
+    if (status == nullptr)
+        PG_RETURN_NULL();
+
+    Oid enum_type = get_fn_expr_rettype(fcinfo->flinfo);
+    PG_RETURN_DATUM(OidFunctionCall2(F_ENUM_IN, CStringGetDatum(status), ObjectIdGetDatum(enum_type)));
+}
+
+} // extern "C"

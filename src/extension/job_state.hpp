@@ -1,0 +1,24 @@
+// Moving a claimed job to its next state: completed, back to pending for a retry, or failed.
+#pragma once
+
+#include "pg.hpp"
+
+#include "../core/retry_policy.hpp"
+
+namespace regen::pg
+{
+
+// Complete job `id` at attempt `attempt` with `result` (may be NULL). Returns whether the job
+// changed; a job that is no longer processing at that attempt is left alone. Needs SPI.
+bool complete_job(Datum id, int attempt, Datum result, bool result_is_null);
+
+// Fail attempt `attempt` of job `id`, applying the retry policy. `error_text` is stored cleaned
+// and truncated. Returns the new status ("pending" or "failed"), or nullptr when the job is no
+// longer processing at that attempt. Needs SPI.
+const char *fail_job(Datum id, int attempt, int max_attempts, core::FailureKind kind,
+                     const char *error_text);
+
+// "SQLSTATE: message (detail)" of an error, for last_error.
+char *describe_error(const ErrorData *edata);
+
+} // namespace regen::pg

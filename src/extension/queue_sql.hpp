@@ -1,0 +1,124 @@
+// Every statement the drain and the enqueue run against regen_queue.job_queue, in one place.
+//
+// Times the drain writes use clock_timestamp(), because one transaction runs a whole batch and
+// now() would stamp every job of it with the batch's start.
+#pragma once
+
+namespace regen::pg::sql
+{
+
+// $1 lease lifetime in ms. Jobs of an expired lease go back to pending, or fail when the lease
+// was theirs alone and they have no attempt left. When the lease was shared, nobody knows which
+// job killed the process: the attempt is given back and the job is claimed alone from now on.
+constexpr const char *kReapExpiredLeases = R"SQL(
+WITH expired AS (
+    SELECT id FROM regen_queue.job_queue
+     WHERE status = 'processing' AND lease_expires_at < clock_timestamp()
+     ORDER BY lease_expires_at
+     LIMIT 1000
+       FOR UPDATE SKIP LOCKED)
+UPDATE regen_queue.job_queue j
+   SET status = CASE WHEN j.lease_size <= 1 AND j.attempts >= j.max_attempts
+                     THEN 'failed' ELSE 'pending' END::regen_queue.job_status,
+       attempts = CASE WHEN j.lease_size > 1 THEN j.attempts - 1 ELSE j.attempts END,
+       run_alone = j.run_alone OR j.lease_size > 1,
+       completed_at = CASE WHEN j.lease_size <= 1 AND j.attempts >= j.max_attempts
+                           THEN clock_timestamp() END,
+       scheduled_for = clock_timestamp(),
+       last_error = format('lease expired during attempt %s: the process running it (pid %s) '
+                           'stopped before the job finished', j.attempts, j.lease_owner),
+       lease_owner = NULL, lease_expires_at = NULL, updated_at = clock_timestamp()
+  FROM expired
+ WHERE j.id = expired.id
+RETURNING j.id, j.status::text, j.attempts, j.run_alone
+)SQL";
+
+// $1 drain id, $2 how many, $3 the drain's notion of now. Jobs this drain already ran are
+// skipped so that no job is counted twice in one drain.
+constexpr const char *kSelectClaimCandidates = R"SQL(
+SELECT id, run_alone FROM regen_queue.job_queue
+ WHERE status = 'pending' AND scheduled_for <= $3
+   AND lease_drain IS DISTINCT FROM $1
+ ORDER BY priority DESC, created_at, id
+ LIMIT $2
+   FOR UPDATE SKIP LOCKED
+)SQL";
+
+// $1 ids, $2 drain id, $3 lease lifetime in ms, $4 number of jobs sharing the lease.
+// The attempt is counted here, committed before any handler runs.
+constexpr const char *kClaimJobs = R"SQL(
+UPDATE regen_queue.job_queue
+   SET status = 'processing', attempts = attempts + 1,
+       started_at = clock_timestamp(), updated_at = clock_timestamp(),
+       lease_owner = pg_backend_pid(), lease_drain = $2, lease_size = $4,
+       lease_expires_at = clock_timestamp() + $3 * interval '1 millisecond'
+ WHERE id = ANY($1)
+)SQL";
+
+// $1 ids, $2 drain id. Locks the claimed jobs for the run of their batch (the reaper skips
+// locked rows), in claim order; a job cancelled since its claim is no longer returned.
+constexpr const char *kLockClaimedJobs = R"SQL(
+SELECT j.id, j.job_type, j.attempts, j.max_attempts, j
+  FROM regen_queue.job_queue j
+ WHERE j.id = ANY($1) AND j.status = 'processing'
+   AND j.lease_drain = $2 AND j.lease_owner = pg_backend_pid()
+ ORDER BY j.priority DESC, j.created_at, j.id
+   FOR UPDATE
+)SQL";
+
+// $1 job type.
+constexpr const char *kLookupHandler = R"SQL(
+SELECT handler::oid FROM regen_queue.handler WHERE job_type = $1
+)SQL";
+
+// $1 id, $2 attempt, $3 result. A job that is not processing at that attempt is left alone, so
+// completing a finished job changes nothing.
+constexpr const char *kCompleteJob = R"SQL(
+UPDATE regen_queue.job_queue
+   SET status = 'completed', result = $3,
+       completed_at = clock_timestamp(), updated_at = clock_timestamp(),
+       lease_owner = NULL, lease_expires_at = NULL
+ WHERE id = $1 AND status = 'processing' AND attempts = $2
+)SQL";
+
+// $1 id, $2 attempt, $3 retry, $4 delay in ms, $5 error text.
+constexpr const char *kFailJob = R"SQL(
+UPDATE regen_queue.job_queue
+   SET status = CASE WHEN $3 THEN 'pending' ELSE 'failed' END::regen_queue.job_status,
+       scheduled_for = CASE WHEN $3 THEN clock_timestamp() + $4 * interval '1 millisecond'
+                            ELSE scheduled_for END,
+       completed_at = CASE WHEN $3 THEN NULL ELSE clock_timestamp() END,
+       last_error = $5, updated_at = clock_timestamp(),
+       lease_owner = NULL, lease_expires_at = NULL
+ WHERE id = $1 AND status = 'processing' AND attempts = $2
+RETURNING status::text
+)SQL";
+
+// $1 id, $2 attempt: the attempt bounds of a job that is about to be failed from SQL.
+constexpr const char *kLockJobAttempt = R"SQL(
+SELECT max_attempts FROM regen_queue.job_queue
+ WHERE id = $1 AND status = 'processing' AND attempts = $2
+   FOR UPDATE
+)SQL";
+
+// $1 job type, $2 plan, $3 user, $4 priority, $5 max attempts, $6 payload, $7 run at.
+constexpr const char *kInsertJob = R"SQL(
+INSERT INTO regen_queue.job_queue AS j
+       (job_type, plan_id, user_id, priority, max_attempts, payload, scheduled_for)
+VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, now()))
+    ON CONFLICT (plan_id, job_type) WHERE status IN ('pending', 'processing') DO NOTHING
+RETURNING j
+)SQL";
+
+// $1 plan, $2 job type.
+constexpr const char *kFindActiveJob = R"SQL(
+SELECT id, status::text FROM regen_queue.job_queue
+ WHERE plan_id = $1 AND job_type = $2 AND status IN ('pending', 'processing')
+)SQL";
+
+// $1 job type.
+constexpr const char *kHandlerExists = R"SQL(
+SELECT 1 FROM regen_queue.handler WHERE job_type = $1
+)SQL";
+
+} // namespace regen::pg::sql

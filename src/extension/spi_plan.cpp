@@ -1,0 +1,32 @@
+// Prepared statements kept for the life of the process.
+#include "spi_plan.hpp"
+
+namespace regen::pg
+{
+
+SPIPlanPtr
+keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes)
+{
+    if (*slot != nullptr)
+        return *slot;
+
+    SPIPlanPtr plan = SPI_prepare(sql, nargs, const_cast<Oid *>(argtypes));
+    if (plan == nullptr)
+        elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+    if (SPI_keepplan(plan) != 0)
+        elog(ERROR, "SPI_keepplan failed");
+
+    *slot = plan;
+    return plan;
+}
+
+void
+exec_plan(SPIPlanPtr plan, const Datum *values, int expected, bool read_only)
+{
+    int rc = SPI_execute_plan(plan, const_cast<Datum *>(values), nullptr, read_only, 0);
+    if (rc != expected)
+        elog(ERROR, "SPI_execute_plan returned %s, expected %s", SPI_result_code_string(rc),
+             SPI_result_code_string(expected));
+}
+
+} // namespace regen::pg

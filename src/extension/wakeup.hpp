@@ -1,0 +1,21 @@
+// Shared memory through which an enqueue wakes the database worker as soon as it commits.
+//
+// Exists only when regen_queue is in shared_preload_libraries; without it the wake-up is a
+// no-op and jobs wait for the next drain.
+#pragma once
+
+#include "pg.hpp"
+
+namespace regen::pg
+{
+
+// Ask for the shared memory (from _PG_init, while preloading).
+void request_wakeup_shmem();
+
+// Make the enqueues of the current transaction wake this database's worker when it commits.
+void wake_worker_on_commit();
+
+// The database worker in slot `slot` publishes its latch (and withdraws it when it exits).
+void publish_worker_latch(int slot);
+
+} // namespace regen::pg

@@ -1,0 +1,307 @@
+// The background workers.
+//
+// The launcher connects to no database (shared catalogs only). It starts one database worker per entry of
+// regen_queue.databases, restarts a worker that exits (with backoff, so a missing database
+// costs a log line a minute, not a crash loop), and stops workers whose database left the list.
+// Started only once recovery has finished, so nothing drains on a standby until it is promoted.
+#include "worker.hpp"
+
+#include "pg.hpp"
+
+#include "drain.hpp"
+#include "guc.hpp"
+#include "wakeup.hpp"
+
+extern "C"
+{
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "utils/varlena.h"
+}
+
+#include <cstring>
+
+namespace regen::pg
+{
+
+namespace
+{
+
+constexpr int kLauncherRestartS = 5;
+constexpr int kWorkerBackoffMaxS = 60;
+constexpr int kLauncherTickMs = 1000;
+constexpr int64 kStableRunUs = 60 * USECS_PER_SEC;
+
+struct DatabaseWorker
+{
+    bool wanted;
+    char database[NAMEDATALEN];
+    BackgroundWorkerHandle *handle;
+    TimestampTz started_at;
+    TimestampTz next_start;
+    int failures;
+};
+
+DatabaseWorker workers[kMaxWorkerDatabases];
+
+void
+setup_signals()
+{
+    pqsignal(SIGHUP, SignalHandlerForConfigReload);
+    pqsignal(SIGTERM, die);
+    BackgroundWorkerUnblockSignals();
+}
+
+void
+reload_config_if_asked()
+{
+    if (!ConfigReloadPending)
+        return;
+    ConfigReloadPending = false;
+    ProcessConfigFile(PGC_SIGHUP);
+}
+
+// Mark the entries of regen_queue.databases wanted, giving new ones a free slot.
+void
+mark_wanted_databases()
+{
+    char *copy = pstrdup(guc_databases);
+    List *names = NIL;
+    ListCell *cell;
+
+    for (auto &worker : workers)
+        worker.wanted = false;
+    if (!SplitIdentifierString(copy, ',', &names))
+        return; // the check hook has already refused such a value
+
+    foreach (cell, names)
+    {
+        const char *name = static_cast<const char *>(lfirst(cell));
+        DatabaseWorker *free_slot = nullptr;
+        bool known = false;
+
+        for (auto &worker : workers)
+        {
+            if (worker.database[0] != '\0' && strcmp(worker.database, name) == 0)
+            {
+                worker.wanted = true;
+                known = true;
+            }
+            else if (worker.database[0] == '\0' && free_slot == nullptr)
+                free_slot = &worker;
+        }
+        if (!known && free_slot != nullptr)
+        {
+            *free_slot = {true, {}, nullptr, 0, 0, 0};
+            strlcpy(free_slot->database, name, NAMEDATALEN);
+        }
+    }
+}
+
+void
+start_worker(DatabaseWorker &worker, int slot)
+{
+    BackgroundWorker bgw = {};
+
+    bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    bgw.bgw_restart_time = BGW_NEVER_RESTART;
+    strlcpy(bgw.bgw_library_name, kLibraryName, BGW_MAXLEN);
+    strlcpy(bgw.bgw_function_name, "regen_database_worker_main", BGW_MAXLEN);
+    snprintf(bgw.bgw_name, BGW_MAXLEN, "regen_queue worker for database %s", worker.database);
+    strlcpy(bgw.bgw_type, "regen_queue worker", BGW_MAXLEN);
+    bgw.bgw_main_arg = Int32GetDatum(slot);
+    strlcpy(bgw.bgw_extra, worker.database, BGW_EXTRALEN);
+    bgw.bgw_notify_pid = MyProcPid;
+
+    worker.started_at = GetCurrentTimestamp();
+    if (RegisterDynamicBackgroundWorker(&bgw, &worker.handle))
+        return;
+
+    worker.handle = nullptr;
+    worker.failures++;
+    worker.next_start = worker.started_at + kWorkerBackoffMaxS * USECS_PER_SEC;
+    ereport(WARNING, (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+                      errmsg("regen_queue: could not start the worker for database \"%s\"",
+                             worker.database),
+                      errhint("Raise max_worker_processes (now %d).", max_worker_processes)));
+}
+
+// Notice an exited worker and schedule its restart with exponential backoff.
+void
+collect_exited_worker(DatabaseWorker &worker)
+{
+    pid_t pid;
+
+    if (worker.handle == nullptr ||
+        GetBackgroundWorkerPid(worker.handle, &pid) != BGWH_STOPPED)
+        return;
+
+    TimestampTz now = GetCurrentTimestamp();
+    pfree(worker.handle);
+    worker.handle = nullptr;
+    worker.failures = (now - worker.started_at >= kStableRunUs) ? 1 : worker.failures + 1;
+
+    int delay_s = Min(kWorkerBackoffMaxS, 1 << Min(worker.failures - 1, 6));
+    worker.next_start = now + (int64)delay_s * USECS_PER_SEC;
+    if (worker.wanted)
+        ereport(LOG, (errmsg("regen_queue: worker for database \"%s\" exited; restarting it in "
+                             "%d s",
+                             worker.database, delay_s)));
+}
+
+// Bring the running workers in line with regen_queue.databases; return ms until the next
+// scheduled restart (or the regular tick).
+long
+reconcile_workers()
+{
+    TimestampTz now = GetCurrentTimestamp();
+    long wait_ms = kLauncherTickMs;
+
+    mark_wanted_databases();
+    for (int slot = 0; slot < kMaxWorkerDatabases; slot++)
+    {
+        DatabaseWorker &worker = workers[slot];
+
+        if (worker.database[0] == '\0')
+            continue;
+        collect_exited_worker(worker);
+
+        if (!worker.wanted)
+        {
+            if (worker.handle != nullptr)
+                TerminateBackgroundWorker(worker.handle);
+            else
+                worker.database[0] = '\0';
+            continue;
+        }
+        if (worker.handle == nullptr && now >= worker.next_start)
+            start_worker(worker, slot);
+        else if (worker.handle == nullptr)
+            wait_ms = Min(wait_ms, (long)((worker.next_start - now) / 1000) + 1);
+    }
+    return wait_ms;
+}
+
+// A launcher that exits takes its workers with it, so a restarted launcher never runs two
+// workers for one database.
+void
+stop_all_workers(int, Datum)
+{
+    for (auto &worker : workers)
+        if (worker.handle != nullptr)
+            TerminateBackgroundWorker(worker.handle);
+}
+
+// One drain; an error is logged and the worker goes on after the usual interval.
+bool
+drain_once(const char *database)
+{
+    static bool reported_missing = false;
+    volatile bool budget_used_up = false;
+
+    if (!guc_enabled || guc_max_jobs_per_drain == 0)
+        return false;
+
+    PG_TRY();
+    {
+        if (!extension_installed())
+        {
+            if (!reported_missing)
+                ereport(LOG, (errmsg("regen_queue: extension \"regen_queue\" is not installed in "
+                                     "database \"%s\"; waiting for it",
+                                     database)));
+            reported_missing = true;
+        }
+        else
+        {
+            reported_missing = false;
+            DrainOptions options;
+            options.max_jobs = guc_max_jobs_per_drain;
+            options.lease_ms = guc_lease_timeout_s * 1000;
+            options.log_level = LOG;
+            core::DrainCounts counts = drain_jobs(options, nullptr);
+            budget_used_up = counts.processed >= options.max_jobs;
+        }
+    }
+    PG_CATCH();
+    {
+        EmitErrorReport();
+        FlushErrorState();
+        AbortCurrentTransaction();
+        pgstat_report_activity(STATE_IDLE, nullptr);
+    }
+    PG_END_TRY();
+    return budget_used_up;
+}
+
+} // namespace
+
+void
+register_launcher()
+{
+    BackgroundWorker bgw = {};
+
+    bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    bgw.bgw_restart_time = kLauncherRestartS;
+    strlcpy(bgw.bgw_library_name, kLibraryName, BGW_MAXLEN);
+    strlcpy(bgw.bgw_function_name, "regen_launcher_main", BGW_MAXLEN);
+    strlcpy(bgw.bgw_name, "regen_queue launcher", BGW_MAXLEN);
+    strlcpy(bgw.bgw_type, "regen_queue launcher", BGW_MAXLEN);
+    RegisterBackgroundWorker(&bgw);
+}
+
+} // namespace regen::pg
+
+using namespace regen::pg;
+
+void
+regen_launcher_main(Datum)
+{
+    setup_signals();
+    on_proc_exit(stop_all_workers, (Datum)0);
+
+    // Shared catalogs only: enough to show up in pg_stat_activity, without holding a database.
+    BackgroundWorkerInitializeConnection(nullptr, nullptr, 0);
+    pgstat_report_appname("regen_queue launcher");
+    ereport(LOG, (errmsg("regen_queue launcher started")));
+
+    for (;;)
+    {
+        CHECK_FOR_INTERRUPTS();
+        reload_config_if_asked();
+        long wait_ms = reconcile_workers();
+        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms,
+                        PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+    }
+}
+
+void
+regen_database_worker_main(Datum arg)
+{
+    int slot = DatumGetInt32(arg);
+    char database[NAMEDATALEN];
+
+    strlcpy(database, MyBgworkerEntry->bgw_extra, NAMEDATALEN);
+    setup_signals();
+    BackgroundWorkerInitializeConnection(database, guc_worker_role[0] ? guc_worker_role : nullptr,
+                                         0);
+    pgstat_report_appname("regen_queue worker");
+    publish_worker_latch(slot);
+    ereport(LOG, (errmsg("regen_queue worker started for database \"%s\"", database)));
+
+    for (;;)
+    {
+        CHECK_FOR_INTERRUPTS();
+        reload_config_if_asked();
+        if (drain_once(database))
+            continue; // more jobs may be due right away
+
+        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+                        guc_drain_interval_ms, PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+    }
+}
