@@ -47,9 +47,23 @@ struct ClaimedBatch
     Datum ids[kMaxClaimBatch]; // point into uuids
 };
 
+// Where the drain's next claim resumes, in claim order (-priority, created_at, id). Rewound to
+// the front whenever a claim finds fewer jobs than it wanted, so that jobs queued ahead of the
+// position during a long drain are still reached.
+struct ClaimPosition
+{
+    int32 negated_priority;
+    TimestampTz created_at;
+    pg_uuid_t id;
+};
+
+constexpr ClaimPosition kFrontOfQueue = {PG_INT32_MIN, DT_NOBEGIN, {}};
+
 struct Drain
 {
     DrainOptions options;
+    ClaimPosition position = kFrontOfQueue;
+    bool at_front = true;
     int64 drain_id = 0;
     int64 claimed = 0; // jobs claimed so far, against options.max_jobs
     MemoryContext memory = nullptr;
@@ -113,11 +127,41 @@ reap_expired_leases(const Drain &drain)
     }
 }
 
+// Lock up to `wanted` due jobs after the drain's position; they are left in SPI_tuptable.
+uint64
+find_candidates(const Drain &drain, std::size_t wanted)
+{
+    static const Oid types[] = {INT8OID, INT4OID,        TIMESTAMPTZOID,
+                                INT4OID, TIMESTAMPTZOID, UUIDOID};
+    Datum args[] = {Int64GetDatum(drain.drain_id),
+                    Int32GetDatum((int)wanted),
+                    TimestampTzGetDatum(GetCurrentTimestamp()),
+                    Int32GetDatum(drain.position.negated_priority),
+                    TimestampTzGetDatum(drain.position.created_at),
+                    UUIDPGetDatum(const_cast<pg_uuid_t *>(&drain.position.id))};
+
+    exec_plan(keep_plan(&candidates_plan, sql::kSelectClaimCandidates, 6, types), args,
+              SPI_OK_SELECT);
+    return SPI_processed;
+}
+
+void
+remember_position(Drain &drain, HeapTuple last_claimed)
+{
+    TupleDesc desc = SPI_tuptable->tupdesc;
+    bool isnull;
+
+    drain.at_front = false;
+    memcpy(&drain.position.id, DatumGetUUIDP(SPI_getbinval(last_claimed, desc, 1, &isnull)),
+           UUID_LEN);
+    drain.position.negated_priority = DatumGetInt32(SPI_getbinval(last_claimed, desc, 3, &isnull));
+    drain.position.created_at = DatumGetTimestampTz(SPI_getbinval(last_claimed, desc, 4, &isnull));
+}
+
 // Claim the next batch of due jobs under one lease; its attempts commit with the transaction.
 void
 claim_batch(Drain &drain, ClaimedBatch &batch)
 {
-    static const Oid candidate_types[] = {INT8OID, INT4OID, TIMESTAMPTZOID};
     static const Oid claim_types[] = {UUIDARRAYOID, INT8OID, INT4OID, INT4OID};
     bool run_alone[kMaxClaimBatch];
     std::size_t claimable = 0;
@@ -128,12 +172,14 @@ claim_batch(Drain &drain, ClaimedBatch &batch)
     if (wanted == 0)
         return;
 
-    Datum candidate_args[] = {Int64GetDatum(drain.drain_id), Int32GetDatum((int)wanted),
-                              TimestampTzGetDatum(GetCurrentTimestamp())};
-    exec_plan(keep_plan(&candidates_plan, sql::kSelectClaimCandidates, 3, candidate_types),
-              candidate_args, SPI_OK_SELECT);
+    uint64 found = find_candidates(drain, wanted);
+    if (found < wanted && !drain.at_front)
+    {
+        drain.position = kFrontOfQueue;
+        drain.at_front = true;
+        found = find_candidates(drain, wanted);
+    }
 
-    uint64 found = SPI_processed;
     for (uint64 i = 0; i < found; i++)
     {
         bool isnull;
@@ -151,6 +197,7 @@ claim_batch(Drain &drain, ClaimedBatch &batch)
     });
     if (claimable == 0)
         return;
+    remember_position(drain, SPI_tuptable->vals[claimable - 1]);
 
     Datum claim_args[] = {uuid_array(batch.ids, (int)claimable), Int64GetDatum(drain.drain_id),
                           Int32GetDatum(drain.options.lease_ms), Int32GetDatum((int)claimable)};

@@ -13,7 +13,7 @@ namespace regen::pg::sql
 constexpr const char *kReapExpiredLeases = R"SQL(
 WITH expired AS (
     SELECT id FROM regen_queue.job_queue
-     WHERE status = 'processing' AND lease_expires_at < clock_timestamp()
+     WHERE status = 'processing' AND lease_expires_at < statement_timestamp()
      ORDER BY lease_expires_at
      LIMIT 1000
        FOR UPDATE SKIP LOCKED)
@@ -33,13 +33,18 @@ UPDATE regen_queue.job_queue j
 RETURNING j.id, j.status::text, j.attempts, j.run_alone
 )SQL";
 
-// $1 drain id, $2 how many, $3 the drain's notion of now. Jobs this drain already ran are
-// skipped so that no job is counted twice in one drain.
+// $1 drain id, $2 how many, $3 the drain's notion of now, ($4, $5, $6) the position after
+// which to look, in claim order. Jobs this drain already ran are skipped so that no job is
+// counted twice in one drain. Resuming from the last claim's position matters: every job
+// claimed earlier leaves a dead entry at the front of the claim index, and while any snapshot
+// older than the drain exists (the regen_drain() caller's, for one) those entries cannot be
+// removed, so a scan from the front would walk them all again at each claim.
 constexpr const char *kSelectClaimCandidates = R"SQL(
-SELECT id, run_alone FROM regen_queue.job_queue
+SELECT id, run_alone, -priority, created_at FROM regen_queue.job_queue
  WHERE status = 'pending' AND scheduled_for <= $3
    AND lease_drain IS DISTINCT FROM $1
- ORDER BY priority DESC, created_at, id
+   AND (-priority, created_at, id) > ($4, $5, $6)
+ ORDER BY -priority, created_at, id
  LIMIT $2
    FOR UPDATE SKIP LOCKED
 )SQL";
@@ -62,7 +67,7 @@ SELECT j.id, j.job_type, j.attempts, j.max_attempts, j
   FROM regen_queue.job_queue j
  WHERE j.id = ANY($1) AND j.status = 'processing'
    AND j.lease_drain = $2 AND j.lease_owner = pg_backend_pid()
- ORDER BY j.priority DESC, j.created_at, j.id
+ ORDER BY -j.priority, j.created_at, j.id
    FOR UPDATE
 )SQL";
 

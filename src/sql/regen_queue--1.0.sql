@@ -47,6 +47,8 @@ CREATE TABLE regen_queue.job_queue (
         CHECK (job_type ~ '^[a-z][a-z0-9_]{0,62}$'),
     CONSTRAINT job_queue_attempts_check
         CHECK (attempts >= 0 AND attempts <= max_attempts),
+    CONSTRAINT job_queue_priority_check
+        CHECK (priority BETWEEN -1000000 AND 1000000),
     CONSTRAINT job_queue_max_attempts_check
         CHECK (max_attempts BETWEEN 1 AND 100),
     CONSTRAINT job_queue_payload_check
@@ -60,13 +62,16 @@ CREATE TABLE regen_queue.job_queue (
 COMMENT ON TABLE regen_queue.job_queue IS
     'Queued plan regenerations; one row per job, kept after it finishes until pruned';
 
--- The claim: due pending jobs, highest priority first, then oldest.
-CREATE INDEX job_queue_claim_idx ON regen_queue.job_queue (priority DESC, created_at, id)
+-- The claim: due pending jobs, highest priority first, then oldest. Keyed on -priority so that
+-- one ascending row comparison can resume a drain's scan where its previous claim stopped.
+CREATE INDEX job_queue_claim_idx ON regen_queue.job_queue ((-priority), created_at, id)
     WHERE status = 'pending';
 
--- Reclaiming expired leases.
+-- Reclaiming expired leases. The predicate deliberately does not mention status: a partial
+-- index on status = 'processing' would attract the by-id lookups of the drain, which then walk
+-- every dead entry left by earlier claims.
 CREATE INDEX job_queue_lease_idx ON regen_queue.job_queue (lease_expires_at)
-    WHERE status = 'processing';
+    WHERE lease_expires_at IS NOT NULL;
 
 -- At most one active regeneration per plan and job type, even under concurrent enqueues.
 CREATE UNIQUE INDEX job_queue_one_active_idx ON regen_queue.job_queue (plan_id, job_type)
