@@ -11,10 +11,22 @@ OBJS = $(EXTENSION_OBJS) $(CORE_OBJS)
 
 DATA = src/sql/regen_queue--$(EXTVERSION).sql
 
-# pg_regress starts its own instance with the library preloaded (test/regress.conf).
+# `make installcheck` runs three suites, each in instances it starts itself (so it must run as
+# a non-root user; scripts/installcheck.sh does that from root):
+#   pg_regress (sql/, expected/): behaviour and errors, library preloaded by test/regress.conf;
+#   isolation specs (test/isolation/specs/, test/isolation/expected/): interleavings;
+#   TAP cluster tests (test/tap/*.pl): restarts, crashes, reloads, replicas, pg_cron.
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=./test/regress.conf \
 	--load-extension=regen_queue
+
+ISOLATION = $(patsubst test/isolation/specs/%.spec,%,\
+	$(sort $(wildcard test/isolation/specs/*.spec)))
+ISOLATION_OPTS = --temp-instance=./tmp_check_iso --temp-config=./test/regress.conf \
+	--inputdir=test/isolation --outputdir=output_iso --load-extension=regen_queue
+
+TAP_TESTS = 1
+PROVE_TESTS = $(sort $(wildcard test/tap/*.pl))
 
 PG_CONFIG ?= pg_config
 PG_CXXFLAGS = -std=c++17 -Wextra
