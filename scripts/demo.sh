@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# regen_queue end to end, in a throwaway cluster: sudo bash scripts/demo.sh
+# regen_queue end to end, in a throwaway cluster, as root: bash scripts/demo.sh
 #
 # Builds and installs the extension, starts PostgreSQL 15 on 127.0.0.1:5491 with regen_queue
 # and pg_cron preloaded, loads the learning_plans example with 3000 plans, and regenerates them
@@ -21,7 +21,7 @@ readonly DB=regen_demo PORT=5491
 readonly PLANS=3000 WAVE1_TIMEOUT_S=120 WAVE3_TIMEOUT_S=75
 
 if [[ "$(id -u)" -ne 0 ]]; then
-    echo "demo: run as root (sudo bash scripts/demo.sh): it installs packages and the extension" >&2
+    echo "demo: run as root: it installs packages and the extension" >&2
     exit 1
 fi
 

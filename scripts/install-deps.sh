@@ -4,7 +4,7 @@
 # Idempotent: packages already installed are left alone, and a machine that has them all
 # makes no network call at all (apt-get update runs only when something is missing).
 #
-#   sudo bash scripts/install-deps.sh
+#   bash scripts/install-deps.sh
 set -euo pipefail
 
 packages=(
@@ -41,7 +41,7 @@ fi
 if [[ "$(id -u)" -ne 0 ]]; then
     echo "install-deps: refusing to run as $(id -un): installing packages needs root" >&2
     echo "install-deps: missing: ${missing[*]}" >&2
-    echo "install-deps: run it again as root, e.g. sudo bash $0" >&2
+    echo "install-deps: run it again as root, e.g. su -c 'bash $0'" >&2
     exit 1
 fi
 

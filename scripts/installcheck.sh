@@ -3,9 +3,9 @@
 # extension. PostgreSQL refuses to run as root, so the suites run as the postgres user in a
 # copy of the tree; extra arguments go to make:
 #
-#   sudo bash scripts/installcheck.sh                     # every suite
-#   sudo bash scripts/installcheck.sh ISOLATION= TAP_TESTS=     # pg_regress only
-#   sudo bash scripts/installcheck.sh REGRESS= ISOLATION= PROVE_TESTS=test/tap/010_lease.pl
+#   bash scripts/installcheck.sh                     # every suite
+#   bash scripts/installcheck.sh ISOLATION= TAP_TESTS=     # pg_regress only
+#   bash scripts/installcheck.sh REGRESS= ISOLATION= PROVE_TESTS=test/tap/010_lease.pl
 #
 # The copy is removed when every suite passes, and kept (its path printed) when one fails, with
 # regression.diffs, output_iso/ and tmp_check/log/ inside.

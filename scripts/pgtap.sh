@@ -3,7 +3,7 @@
 # 127.0.0.1:5492 that preloads regen_queue. Each suite creates the extensions it needs inside
 # its own transaction and rolls back, so suites do not see each other's objects.
 #
-#   sudo bash scripts/pgtap.sh [test/pgtap/FILE.sql ...]
+#   bash scripts/pgtap.sh [test/pgtap/FILE.sql ...]
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
