@@ -99,8 +99,8 @@ end_unit()
 Datum
 uuid_array(const Datum *ids, int count)
 {
-    return PointerGetDatum(construct_array(const_cast<Datum *>(ids), count, UUIDOID,
-                                           UUID_LEN, false, TYPALIGN_CHAR));
+    return PointerGetDatum(
+        construct_array(const_cast<Datum *>(ids), count, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 }
 
 // Give expired leases' jobs back to the queue (or fail them) and log each one.
@@ -122,8 +122,8 @@ reap_expired_leases(const Drain &drain)
         char *attempts = SPI_getvalue(row, desc, 3);
 
         ereport(strcmp(status, "failed") == 0 ? WARNING : LOG,
-                (errmsg("regen_queue: lease of job %s expired during attempt %s; job is now %s",
-                        id, attempts, status)));
+                (errmsg("regen_queue: lease of job %s expired during attempt %s; job is now %s", id,
+                        attempts, status)));
     }
 }
 
@@ -131,8 +131,7 @@ reap_expired_leases(const Drain &drain)
 uint64
 find_candidates(const Drain &drain, std::size_t wanted)
 {
-    static const Oid types[] = {INT8OID, INT4OID,        TIMESTAMPTZOID,
-                                INT4OID, TIMESTAMPTZOID, UUIDOID};
+    static const Oid types[] = {INT8OID, INT4OID, TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, UUIDOID};
     Datum args[] = {Int64GetDatum(drain.drain_id),
                     Int32GetDatum((int)wanted),
                     TimestampTzGetDatum(GetCurrentTimestamp()),
@@ -191,18 +190,19 @@ claim_batch(Drain &drain, ClaimedBatch &batch)
         run_alone[i] = DatumGetBool(SPI_getbinval(row, SPI_tuptable->tupdesc, 2, &isnull));
     }
 
-    call_core([&] {
-        std::vector<bool> flags(run_alone, run_alone + found);
-        claimable = core::claimable_prefix(flags);
-    });
+    call_core(
+        [&]
+        {
+            std::vector<bool> flags(run_alone, run_alone + found);
+            claimable = core::claimable_prefix(flags);
+        });
     if (claimable == 0)
         return;
     remember_position(drain, SPI_tuptable->vals[claimable - 1]);
 
     Datum claim_args[] = {uuid_array(batch.ids, (int)claimable), Int64GetDatum(drain.drain_id),
                           Int32GetDatum(drain.options.lease_ms), Int32GetDatum((int)claimable)};
-    exec_plan(keep_plan(&claim_plan, sql::kClaimJobs, 4, claim_types), claim_args,
-              SPI_OK_UPDATE);
+    exec_plan(keep_plan(&claim_plan, sql::kClaimJobs, 4, claim_types), claim_args, SPI_OK_UPDATE);
 
     batch.count = (int)claimable;
     drain.claimed += (int64)claimable;
@@ -384,8 +384,8 @@ drain_jobs(const DrainOptions &options, pg_atomic_uint32 *stop_requested)
     // One context for the life of the process: a drain that ends in an error leaks nothing.
     static MemoryContext drain_memory = nullptr;
     if (drain_memory == nullptr)
-        drain_memory = AllocSetContextCreate(TopMemoryContext, "regen_queue drain",
-                                             ALLOCSET_DEFAULT_SIZES);
+        drain_memory =
+            AllocSetContextCreate(TopMemoryContext, "regen_queue drain", ALLOCSET_DEFAULT_SIZES);
     MemoryContextReset(drain_memory);
     drain.memory = drain_memory;
 

@@ -15,8 +15,8 @@ namespace regen::pg
 
 struct DrainOptions
 {
-    int64 max_jobs = 0; // at most this many jobs are claimed
-    int lease_ms = 0;   // lifetime of each claim's lease
+    int64 max_jobs = 0;  // at most this many jobs are claimed
+    int lease_ms = 0;    // lifetime of each claim's lease
     int log_level = LOG; // level of the summary line of a drain that did work
 };
 

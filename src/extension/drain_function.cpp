@@ -69,9 +69,9 @@ effective_max_jobs(FunctionCallInfo fcinfo)
 
     int requested = PG_GETARG_INT32(0);
     if (requested < 0)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("max_jobs must not be negative"),
-                        errdetail("The value given was %d.", requested)));
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("max_jobs must not be negative"),
+                 errdetail("The value given was %d.", requested)));
     // The GUC bounds every drain, so that setting it to 0 sheds load for every caller.
     return Min((int64)requested, (int64)guc_max_jobs_per_drain);
 }
@@ -164,75 +164,73 @@ using namespace regen::pg;
 extern "C"
 {
 
-PG_FUNCTION_INFO_V1(regen_drain);
-PGDLLEXPORT void regen_drain_worker_main(Datum arg);
+    PG_FUNCTION_INFO_V1(regen_drain);
+    PGDLLEXPORT void regen_drain_worker_main(Datum arg);
 
-// regen_drain(max_jobs integer DEFAULT NULL) RETURNS jsonb
-Datum
-regen_drain(PG_FUNCTION_ARGS)
-{
-    require_enabled();
-    int64 max_jobs = effective_max_jobs(fcinfo);
-    if (max_jobs == 0)
-        PG_RETURN_DATUM(counts_jsonb(regen::core::DrainCounts{}));
-    if (RecoveryInProgress())
-        ereport(ERROR, (errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-                        errmsg("cannot drain jobs during recovery"),
-                        errhint("Drain on the primary.")));
-
-    dsm_segment *segment = dsm_create(sizeof(DrainRequest), 0);
-    auto *request = static_cast<DrainRequest *>(dsm_segment_address(segment));
-    memset(static_cast<void *>(request), 0, sizeof(DrainRequest));
-    pg_atomic_init_u32(&request->stop_requested, 0);
-    request->database = MyDatabaseId;
-    request->session_role = GetSessionUserId();
-    request->current_role = GetUserId();
-    request->max_jobs = max_jobs;
-    request->lease_ms = guc_lease_timeout_s * 1000;
-    on_dsm_detach(segment, request_stop, PointerGetDatum(request));
-
-    BackgroundWorkerHandle *handle = start_drain_worker(segment);
-    wait_for_drain(handle, request);
-
-    if (!request->finished || request->failed)
-        raise_worker_error(request);
-    Datum result = counts_jsonb(request->counts);
-    dsm_detach(segment);
-    PG_RETURN_DATUM(result);
-}
-
-void
-regen_drain_worker_main(Datum arg)
-{
-    pqsignal(SIGTERM, die);
-    BackgroundWorkerUnblockSignals();
-
-    dsm_segment *segment = dsm_attach(DatumGetUInt32(arg));
-    if (segment == nullptr)
-        return; // the caller gave up before this worker started: nothing was claimed
-    auto *request = static_cast<DrainRequest *>(dsm_segment_address(segment));
-
-    BackgroundWorkerInitializeConnectionByOid(request->database, request->session_role, 0);
-    if (request->current_role != request->session_role)
-        SetUserIdAndSecContext(request->current_role, SECURITY_LOCAL_USERID_CHANGE);
-    pgstat_report_appname("regen_queue drain");
-
-    DrainOptions options;
-    options.max_jobs = request->max_jobs;
-    options.lease_ms = request->lease_ms;
-    options.log_level = DEBUG1;
-
-    PG_TRY();
+    // regen_drain(max_jobs integer DEFAULT NULL) RETURNS jsonb
+    Datum regen_drain(PG_FUNCTION_ARGS)
     {
-        request->counts = drain_jobs(options, &request->stop_requested);
-        request->finished = true;
+        require_enabled();
+        int64 max_jobs = effective_max_jobs(fcinfo);
+        if (max_jobs == 0)
+            PG_RETURN_DATUM(counts_jsonb(regen::core::DrainCounts{}));
+        if (RecoveryInProgress())
+            ereport(ERROR, (errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+                            errmsg("cannot drain jobs during recovery"),
+                            errhint("Drain on the primary.")));
+
+        dsm_segment *segment = dsm_create(sizeof(DrainRequest), 0);
+        auto *request = static_cast<DrainRequest *>(dsm_segment_address(segment));
+        memset(static_cast<void *>(request), 0, sizeof(DrainRequest));
+        pg_atomic_init_u32(&request->stop_requested, 0);
+        request->database = MyDatabaseId;
+        request->session_role = GetSessionUserId();
+        request->current_role = GetUserId();
+        request->max_jobs = max_jobs;
+        request->lease_ms = guc_lease_timeout_s * 1000;
+        on_dsm_detach(segment, request_stop, PointerGetDatum(request));
+
+        BackgroundWorkerHandle *handle = start_drain_worker(segment);
+        wait_for_drain(handle, request);
+
+        if (!request->finished || request->failed)
+            raise_worker_error(request);
+        Datum result = counts_jsonb(request->counts);
+        dsm_detach(segment);
+        PG_RETURN_DATUM(result);
     }
-    PG_CATCH();
+
+    void regen_drain_worker_main(Datum arg)
     {
-        record_worker_error(request);
-        PG_RE_THROW();
+        pqsignal(SIGTERM, die);
+        BackgroundWorkerUnblockSignals();
+
+        dsm_segment *segment = dsm_attach(DatumGetUInt32(arg));
+        if (segment == nullptr)
+            return; // the caller gave up before this worker started: nothing was claimed
+        auto *request = static_cast<DrainRequest *>(dsm_segment_address(segment));
+
+        BackgroundWorkerInitializeConnectionByOid(request->database, request->session_role, 0);
+        if (request->current_role != request->session_role)
+            SetUserIdAndSecContext(request->current_role, SECURITY_LOCAL_USERID_CHANGE);
+        pgstat_report_appname("regen_queue drain");
+
+        DrainOptions options;
+        options.max_jobs = request->max_jobs;
+        options.lease_ms = request->lease_ms;
+        options.log_level = DEBUG1;
+
+        PG_TRY();
+        {
+            request->counts = drain_jobs(options, &request->stop_requested);
+            request->finished = true;
+        }
+        PG_CATCH();
+        {
+            record_worker_error(request);
+            PG_RE_THROW();
+        }
+        PG_END_TRY();
     }
-    PG_END_TRY();
-}
 
 } // extern "C"

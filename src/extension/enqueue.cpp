@@ -61,7 +61,7 @@ kind_of(const JsonbValue &value, char **text)
             return core::JsonKind::Bool;
         case jbvBinary:
             return JsonContainerIsObject(value.val.binary.data) ? core::JsonKind::Object
-                                                                 : core::JsonKind::Array;
+                                                                : core::JsonKind::Array;
         default:
             elog(ERROR, "unexpected jsonb value type %d", (int)value.type);
     }
@@ -75,10 +75,10 @@ flatten_overrides(Jsonb *overrides)
                         errmsg("overrides must be a JSON object")));
 
     int capacity = JB_ROOT_COUNT(overrides);
-    FlatOverrides flat = {0, static_cast<char **>(palloc0(sizeof(char *) * (capacity + 1))),
-                          static_cast<core::JsonKind *>(
-                              palloc0(sizeof(core::JsonKind) * (capacity + 1))),
-                          static_cast<char **>(palloc0(sizeof(char *) * (capacity + 1)))};
+    FlatOverrides flat = {
+        0, static_cast<char **>(palloc0(sizeof(char *) * (capacity + 1))),
+        static_cast<core::JsonKind *>(palloc0(sizeof(core::JsonKind) * (capacity + 1))),
+        static_cast<char **>(palloc0(sizeof(char *) * (capacity + 1)))};
     JsonbIterator *it = JsonbIteratorInit(&overrides->root);
     JsonbValue value;
     JsonbIteratorToken token;
@@ -127,17 +127,20 @@ payload_from_overrides(Jsonb *overrides)
     char *detail = nullptr;
     char *payload = nullptr;
 
-    call_core([&] {
-        std::vector<core::OverrideField> fields;
-        for (int i = 0; i < flat.count; i++)
-            fields.push_back({flat.keys[i], {flat.kinds[i], flat.texts[i] ? flat.texts[i] : ""}});
+    call_core(
+        [&]
+        {
+            std::vector<core::OverrideField> fields;
+            for (int i = 0; i < flat.count; i++)
+                fields.push_back(
+                    {flat.keys[i], {flat.kinds[i], flat.texts[i] ? flat.texts[i] : ""}});
 
-        core::OverrideResult result = core::validate_overrides(fields);
-        problem = result.problem;
-        field = malloc_copy(result.field);
-        detail = malloc_copy(result.detail);
-        payload = malloc_copy("{\"overrides\": " + result.normalized_json + "}");
-    });
+            core::OverrideResult result = core::validate_overrides(fields);
+            problem = result.problem;
+            field = malloc_copy(result.field);
+            detail = malloc_copy(result.detail);
+            payload = malloc_copy("{\"overrides\": " + result.normalized_json + "}");
+        });
     field = adopt(field);
     detail = adopt(detail);
     payload = adopt(payload);
@@ -146,9 +149,9 @@ payload_from_overrides(Jsonb *overrides)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("unknown override \"%s\"", field), errdetail("%s", detail)));
     if (problem == core::OverrideProblem::InvalidValue)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("invalid value for override \"%s\"", field),
-                        errdetail("%s", detail)));
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                 errmsg("invalid value for override \"%s\"", field), errdetail("%s", detail)));
     return payload;
 }
 
@@ -158,8 +161,8 @@ require_handler(const char *job_type)
     static const Oid types[] = {TEXTOID};
     Datum args[] = {text_datum(job_type)};
 
-    exec_plan(keep_plan(&handler_exists_plan, sql::kHandlerExists, 1, types), args,
-              SPI_OK_SELECT, true);
+    exec_plan(keep_plan(&handler_exists_plan, sql::kHandlerExists, 1, types), args, SPI_OK_SELECT,
+              true);
     if (SPI_processed == 0)
         ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
                         errmsg("no handler is registered for job type \"%s\"", job_type),
@@ -181,12 +184,11 @@ report_active_job(Datum plan_id, const char *job_type)
 
     char *job_id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
     char *status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-    ereport(ERROR,
-            (errcode(ERRCODE_UNIQUE_VIOLATION),
-             errmsg("plan %s already has an active \"%s\" job",
-                    DatumGetCString(DirectFunctionCall1(uuid_out, plan_id)), job_type),
-             errdetail("Job %s is %s.", job_id, status),
-             errhint("Wait for that job to finish, or cancel it with regen_cancel().")));
+    ereport(ERROR, (errcode(ERRCODE_UNIQUE_VIOLATION),
+                    errmsg("plan %s already has an active \"%s\" job",
+                           DatumGetCString(DirectFunctionCall1(uuid_out, plan_id)), job_type),
+                    errdetail("Job %s is %s.", job_id, status),
+                    errhint("Wait for that job to finish, or cancel it with regen_cancel().")));
 }
 
 int
@@ -210,62 +212,64 @@ using namespace regen::pg;
 extern "C"
 {
 
-PG_FUNCTION_INFO_V1(regen_enqueue);
+    PG_FUNCTION_INFO_V1(regen_enqueue);
 
-// regen_enqueue(plan_id, overrides, user_id, priority, run_at, max_attempts, job_type)
-// RETURNS regen_queue.job_queue
-Datum
-regen_enqueue(PG_FUNCTION_ARGS)
-{
-    require_enabled();
-    if (PG_ARGISNULL(0))
-        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-                        errmsg("plan_id must not be null")));
-
-    Datum plan_id = PG_GETARG_DATUM(0);
-    char *payload = PG_ARGISNULL(1) ? pstrdup("{\"overrides\": {}}")
-                                    : payload_from_overrides(PG_GETARG_JSONB_P(1));
-    int priority = PG_ARGISNULL(3) ? 0 : PG_GETARG_INT32(3);
-    int max_attempts = checked_max_attempts(fcinfo);
-    char *job_type =
-        PG_ARGISNULL(6) ? pstrdup("plan_regeneration") : text_to_cstring(PG_GETARG_TEXT_PP(6));
-    static const Oid types[] = {TEXTOID, UUIDOID, UUIDOID, INT4OID, INT4OID, JSONBOID,
-                                TIMESTAMPTZOID};
-    Datum values[] = {text_datum(job_type), plan_id, PG_ARGISNULL(2) ? (Datum)0 : PG_GETARG_DATUM(2),
-                      Int32GetDatum(priority), Int32GetDatum(max_attempts),
-                      DirectFunctionCall1(jsonb_in, CStringGetDatum(payload)),
-                      PG_ARGISNULL(4) ? (Datum)0 : PG_GETARG_DATUM(4)};
-    char nulls[] = {' ', ' ', PG_ARGISNULL(2) ? 'n' : ' ', ' ', ' ', ' ',
-                    PG_ARGISNULL(4) ? 'n' : ' '};
-
-    SPI_connect();
-    require_handler(job_type);
-
-    SPIPlanPtr plan = keep_plan(&insert_plan, regen::pg::sql::kInsertJob, 7, types);
-    for (int attempt = 0; attempt < kInsertTries; attempt++)
+    // regen_enqueue(plan_id, overrides, user_id, priority, run_at, max_attempts, job_type)
+    // RETURNS regen_queue.job_queue
+    Datum regen_enqueue(PG_FUNCTION_ARGS)
     {
-        int rc = SPI_execute_plan(plan, values, nulls, false, 0);
-        if (rc != SPI_OK_INSERT_RETURNING)
-            elog(ERROR, "inserting a job failed: %s", SPI_result_code_string(rc));
+        require_enabled();
+        if (PG_ARGISNULL(0))
+            ereport(ERROR,
+                    (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("plan_id must not be null")));
 
-        if (SPI_processed == 1)
+        Datum plan_id = PG_GETARG_DATUM(0);
+        char *payload = PG_ARGISNULL(1) ? pstrdup("{\"overrides\": {}}")
+                                        : payload_from_overrides(PG_GETARG_JSONB_P(1));
+        int priority = PG_ARGISNULL(3) ? 0 : PG_GETARG_INT32(3);
+        int max_attempts = checked_max_attempts(fcinfo);
+        char *job_type =
+            PG_ARGISNULL(6) ? pstrdup("plan_regeneration") : text_to_cstring(PG_GETARG_TEXT_PP(6));
+        static const Oid types[] = {TEXTOID, UUIDOID,  UUIDOID,       INT4OID,
+                                    INT4OID, JSONBOID, TIMESTAMPTZOID};
+        Datum values[] = {text_datum(job_type),
+                          plan_id,
+                          PG_ARGISNULL(2) ? (Datum)0 : PG_GETARG_DATUM(2),
+                          Int32GetDatum(priority),
+                          Int32GetDatum(max_attempts),
+                          DirectFunctionCall1(jsonb_in, CStringGetDatum(payload)),
+                          PG_ARGISNULL(4) ? (Datum)0 : PG_GETARG_DATUM(4)};
+        char nulls[] = {' ', ' ', PG_ARGISNULL(2) ? 'n' : ' ', ' ',
+                        ' ', ' ', PG_ARGISNULL(4) ? 'n' : ' '};
+
+        SPI_connect();
+        require_handler(job_type);
+
+        SPIPlanPtr plan = keep_plan(&insert_plan, regen::pg::sql::kInsertJob, 7, types);
+        for (int attempt = 0; attempt < kInsertTries; attempt++)
         {
-            bool isnull;
-            Datum row = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-            row = SPI_datumTransfer(row, false, -1);
-            SPI_finish();
-            if (guc_inline_processing)
-                wake_worker_on_commit();
-            PG_RETURN_DATUM(row);
-        }
-        report_active_job(plan_id, job_type);
-    }
+            int rc = SPI_execute_plan(plan, values, nulls, false, 0);
+            if (rc != SPI_OK_INSERT_RETURNING)
+                elog(ERROR, "inserting a job failed: %s", SPI_result_code_string(rc));
 
-    ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-                    errmsg("could not queue a job for plan %s",
-                           DatumGetCString(DirectFunctionCall1(uuid_out, plan_id))),
-                    errdetail("Its active job kept finishing while this one was being queued."),
-                    errhint("Try again.")));
-}
+            if (SPI_processed == 1)
+            {
+                bool isnull;
+                Datum row = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+                row = SPI_datumTransfer(row, false, -1);
+                SPI_finish();
+                if (guc_inline_processing)
+                    wake_worker_on_commit();
+                PG_RETURN_DATUM(row);
+            }
+            report_active_job(plan_id, job_type);
+        }
+
+        ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                        errmsg("could not queue a job for plan %s",
+                               DatumGetCString(DirectFunctionCall1(uuid_out, plan_id))),
+                        errdetail("Its active job kept finishing while this one was being queued."),
+                        errhint("Try again.")));
+    }
 
 } // extern "C"

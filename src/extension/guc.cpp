@@ -63,10 +63,10 @@ check_databases(char **newval, void **, GucSource)
 void
 define_switches()
 {
-    DefineCustomBoolVariable(
-        "regen_queue.enabled", "Master switch of the queue: off refuses enqueue and drain.",
-        "Mirrors REGENERATION_QUEUE_ENABLED.", &guc_enabled, true, PGC_SUSET, 0, nullptr, nullptr,
-        nullptr);
+    DefineCustomBoolVariable("regen_queue.enabled",
+                             "Master switch of the queue: off refuses enqueue and drain.",
+                             "Mirrors REGENERATION_QUEUE_ENABLED.", &guc_enabled, true, PGC_SUSET,
+                             0, nullptr, nullptr, nullptr);
 
     DefineCustomIntVariable(
         "regen_queue.max_jobs_per_drain", "Largest number of jobs one drain processes.",
@@ -91,35 +91,34 @@ define_security()
         PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, nullptr, nullptr,
         nullptr);
 
-    DefineCustomStringVariable(
-        "regen_queue.environment", "Deployment environment: production requires a worker token.",
-        nullptr, &guc_environment, "development", PGC_SUSET, 0, check_environment, nullptr,
-        nullptr);
+    DefineCustomStringVariable("regen_queue.environment",
+                               "Deployment environment: production requires a worker token.",
+                               nullptr, &guc_environment, "development", PGC_SUSET, 0,
+                               check_environment, nullptr, nullptr);
 }
 
 void
 define_worker_settings()
 {
-    DefineCustomStringVariable(
-        "regen_queue.databases", "Databases the background worker drains (comma-separated).",
-        "Empty means the background worker drains nothing.", &guc_databases, "", PGC_SIGHUP,
-        GUC_LIST_INPUT, check_databases, nullptr, nullptr);
+    DefineCustomStringVariable("regen_queue.databases",
+                               "Databases the background worker drains (comma-separated).",
+                               "Empty means the background worker drains nothing.", &guc_databases,
+                               "", PGC_SIGHUP, GUC_LIST_INPUT, check_databases, nullptr, nullptr);
 
     DefineCustomIntVariable(
-        "regen_queue.drain_interval", "Time between two drains of the background worker.",
-        nullptr, &guc_drain_interval_ms, kDefaultDrainIntervalMs, kMinDrainIntervalMs,
-        kMaxDrainIntervalMs, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+        "regen_queue.drain_interval", "Time between two drains of the background worker.", nullptr,
+        &guc_drain_interval_ms, kDefaultDrainIntervalMs, kMinDrainIntervalMs, kMaxDrainIntervalMs,
+        PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
 
-    DefineCustomIntVariable(
-        "regen_queue.lease_timeout",
-        "How long a claimed job may run before it is reclaimed as abandoned.", nullptr,
-        &guc_lease_timeout_s, kDefaultLeaseTimeoutS, kMinLeaseTimeoutS, kMaxLeaseTimeoutS,
-        PGC_SUSET, GUC_UNIT_S, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("regen_queue.lease_timeout",
+                            "How long a claimed job may run before it is reclaimed as abandoned.",
+                            nullptr, &guc_lease_timeout_s, kDefaultLeaseTimeoutS, kMinLeaseTimeoutS,
+                            kMaxLeaseTimeoutS, PGC_SUSET, GUC_UNIT_S, nullptr, nullptr, nullptr);
 
-    DefineCustomStringVariable(
-        "regen_queue.worker_role", "Role the background worker runs handlers as.",
-        "Empty means the bootstrap superuser.", &guc_worker_role, "", PGC_POSTMASTER, 0, nullptr,
-        nullptr, nullptr);
+    DefineCustomStringVariable("regen_queue.worker_role",
+                               "Role the background worker runs handlers as.",
+                               "Empty means the bootstrap superuser.", &guc_worker_role, "",
+                               PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
 }
 
 } // namespace

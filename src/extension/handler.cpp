@@ -36,7 +36,8 @@ lookup_handler(const char *job_type)
                         errhint("Register one with regen_register_handler().")));
 
     bool isnull;
-    return DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+    return DatumGetObjectId(
+        SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
 Oid

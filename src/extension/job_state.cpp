@@ -32,11 +32,13 @@ cleaned_copy(const char *text)
 {
     char *out = static_cast<char *>(palloc(core::kMaxErrorBytes + 1));
 
-    call_core([&] {
-        std::string cleaned = core::clean_error_text(text);
-        memcpy(out, cleaned.data(), cleaned.size());
-        out[cleaned.size()] = '\0';
-    });
+    call_core(
+        [&]
+        {
+            std::string cleaned = core::clean_error_text(text);
+            memcpy(out, cleaned.data(), cleaned.size());
+            out[cleaned.size()] = '\0';
+        });
     return out;
 }
 
@@ -63,10 +65,12 @@ fail_job(Datum id, int attempt, int max_attempts, core::FailureKind kind, const 
     SPIPlanPtr plan = keep_plan(&fail_plan, sql::kFailJob, 5, types);
     core::FailureDecision decision;
 
-    call_core([&] {
-        decision = core::decide_failure(attempt, max_attempts, kind,
-                                        pg_prng_double(&pg_global_prng_state));
-    });
+    call_core(
+        [&]
+        {
+            decision = core::decide_failure(attempt, max_attempts, kind,
+                                            pg_prng_double(&pg_global_prng_state));
+        });
 
     Datum values[] = {id, Int32GetDatum(attempt), BoolGetDatum(decision.retry),
                       Int64GetDatum(decision.delay_ms), text_datum(cleaned_copy(error_text))};
@@ -96,59 +100,59 @@ using namespace regen::pg;
 extern "C"
 {
 
-PG_FUNCTION_INFO_V1(regen_complete_job);
-PG_FUNCTION_INFO_V1(regen_fail_job);
+    PG_FUNCTION_INFO_V1(regen_complete_job);
+    PG_FUNCTION_INFO_V1(regen_fail_job);
 
-// regen_queue.complete_job(job_id uuid, attempt integer, result jsonb) RETURNS boolean
-Datum
-regen_complete_job(PG_FUNCTION_ARGS)
-{
-    if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-                        errmsg("job_id and attempt must not be null")));
-
-    SPI_connect();
-    bool changed = complete_job(PG_GETARG_DATUM(0), PG_GETARG_INT32(1),
-                                PG_ARGISNULL(2) ? (Datum)0 : PG_GETARG_DATUM(2), PG_ARGISNULL(2));
-    SPI_finish();
-    PG_RETURN_BOOL(changed);
-}
-
-// regen_queue.fail_job(job_id uuid, attempt integer, error text, retryable boolean)
-// RETURNS regen_queue.job_status; NULL when the job was not processing at that attempt.
-Datum
-regen_fail_job(PG_FUNCTION_ARGS)
-{
-    if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
-        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-                        errmsg("job_id, attempt, error and retryable must not be null")));
-
-    Datum id = PG_GETARG_DATUM(0);
-    int attempt = PG_GETARG_INT32(1);
-    char *error_text = text_to_cstring(PG_GETARG_TEXT_PP(2));
-    auto kind = PG_GETARG_BOOL(3) ? regen::core::FailureKind::Retryable
-                                  : regen::core::FailureKind::Permanent;
-    static const Oid types[] = {UUIDOID, INT4OID};
-    const char *status = nullptr;
-
-    SPI_connect();
-    Datum lock_args[] = {id, Int32GetDatum(attempt)};
-    exec_plan(keep_plan(&lock_attempt_plan, regen::pg::sql::kLockJobAttempt, 2, types), lock_args,
-              SPI_OK_SELECT);
-    if (SPI_processed == 1)
+    // regen_queue.complete_job(job_id uuid, attempt integer, result jsonb) RETURNS boolean
+    Datum regen_complete_job(PG_FUNCTION_ARGS)
     {
-        bool isnull;
-        int max_attempts = DatumGetInt32(
-            SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-        status = fail_job(id, attempt, max_attempts, kind, error_text);
+        if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+            ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                            errmsg("job_id and attempt must not be null")));
+
+        SPI_connect();
+        bool changed =
+            complete_job(PG_GETARG_DATUM(0), PG_GETARG_INT32(1),
+                         PG_ARGISNULL(2) ? (Datum)0 : PG_GETARG_DATUM(2), PG_ARGISNULL(2));
+        SPI_finish();
+        PG_RETURN_BOOL(changed);
     }
-    SPI_finish();
 
-    if (status == nullptr)
-        PG_RETURN_NULL();
+    // regen_queue.fail_job(job_id uuid, attempt integer, error text, retryable boolean)
+    // RETURNS regen_queue.job_status; NULL when the job was not processing at that attempt.
+    Datum regen_fail_job(PG_FUNCTION_ARGS)
+    {
+        if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+            ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                            errmsg("job_id, attempt, error and retryable must not be null")));
 
-    Oid enum_type = get_fn_expr_rettype(fcinfo->flinfo);
-    PG_RETURN_DATUM(OidFunctionCall2(F_ENUM_IN, CStringGetDatum(status), ObjectIdGetDatum(enum_type)));
-}
+        Datum id = PG_GETARG_DATUM(0);
+        int attempt = PG_GETARG_INT32(1);
+        char *error_text = text_to_cstring(PG_GETARG_TEXT_PP(2));
+        auto kind = PG_GETARG_BOOL(3) ? regen::core::FailureKind::Retryable
+                                      : regen::core::FailureKind::Permanent;
+        static const Oid types[] = {UUIDOID, INT4OID};
+        const char *status = nullptr;
+
+        SPI_connect();
+        Datum lock_args[] = {id, Int32GetDatum(attempt)};
+        exec_plan(keep_plan(&lock_attempt_plan, regen::pg::sql::kLockJobAttempt, 2, types),
+                  lock_args, SPI_OK_SELECT);
+        if (SPI_processed == 1)
+        {
+            bool isnull;
+            int max_attempts = DatumGetInt32(
+                SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+            status = fail_job(id, attempt, max_attempts, kind, error_text);
+        }
+        SPI_finish();
+
+        if (status == nullptr)
+            PG_RETURN_NULL();
+
+        Oid enum_type = get_fn_expr_rettype(fcinfo->flinfo);
+        PG_RETURN_DATUM(
+            OidFunctionCall2(F_ENUM_IN, CStringGetDatum(status), ObjectIdGetDatum(enum_type)));
+    }
 
 } // extern "C"

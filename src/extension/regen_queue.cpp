@@ -8,21 +8,20 @@
 extern "C"
 {
 
-PG_MODULE_MAGIC;
+    PG_MODULE_MAGIC;
 
-PGDLLEXPORT void _PG_init(void);
+    PGDLLEXPORT void _PG_init(void);
 
-void
-_PG_init(void)
-{
-    regen::pg::define_gucs();
+    void _PG_init(void)
+    {
+        regen::pg::define_gucs();
 
-    // The background workers and the enqueue wake-up need the library preloaded; the SQL
-    // functions, regen_drain() included, work without it.
-    if (!process_shared_preload_libraries_in_progress)
-        return;
-    regen::pg::request_wakeup_shmem();
-    regen::pg::register_launcher();
-}
+        // The background workers and the enqueue wake-up need the library preloaded; the SQL
+        // functions, regen_drain() included, work without it.
+        if (!process_shared_preload_libraries_in_progress)
+            return;
+        regen::pg::request_wakeup_shmem();
+        regen::pg::register_launcher();
+    }
 
 } // extern "C"

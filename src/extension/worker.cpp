@@ -1,7 +1,7 @@
 // The background workers.
 //
-// The launcher connects to no database (shared catalogs only). It starts one database worker per entry of
-// regen_queue.databases, restarts a worker that exits (with backoff, so a missing database
+// The launcher connects to no database (shared catalogs only). It starts one database worker per
+// entry of regen_queue.databases, restarts a worker that exits (with backoff, so a missing database
 // costs a log line a minute, not a crash loop), and stops workers whose database left the list.
 // Started only once recovery has finished, so nothing drains on a standby until it is promoted.
 #include "worker.hpp"
@@ -122,10 +122,10 @@ start_worker(DatabaseWorker &worker, int slot)
     worker.handle = nullptr;
     worker.failures++;
     worker.next_start = worker.started_at + kWorkerBackoffMaxS * USECS_PER_SEC;
-    ereport(WARNING, (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-                      errmsg("regen_queue: could not start the worker for database \"%s\"",
-                             worker.database),
-                      errhint("Raise max_worker_processes (now %d).", max_worker_processes)));
+    ereport(WARNING,
+            (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+             errmsg("regen_queue: could not start the worker for database \"%s\"", worker.database),
+             errhint("Raise max_worker_processes (now %d).", max_worker_processes)));
 }
 
 // Notice an exited worker and schedule its restart with exponential backoff.
@@ -134,8 +134,7 @@ collect_exited_worker(DatabaseWorker &worker)
 {
     pid_t pid;
 
-    if (worker.handle == nullptr ||
-        GetBackgroundWorkerPid(worker.handle, &pid) != BGWH_STOPPED)
+    if (worker.handle == nullptr || GetBackgroundWorkerPid(worker.handle, &pid) != BGWH_STOPPED)
         return;
 
     TimestampTz now = GetCurrentTimestamp();

@@ -14,6 +14,6 @@ void register_launcher();
 
 extern "C"
 {
-PGDLLEXPORT void regen_launcher_main(Datum arg);
-PGDLLEXPORT void regen_database_worker_main(Datum arg);
+    PGDLLEXPORT void regen_launcher_main(Datum arg);
+    PGDLLEXPORT void regen_database_worker_main(Datum arg);
 }
