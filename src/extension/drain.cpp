@@ -2,9 +2,10 @@
 //
 // Transactions of one drain:
 //   1. reap expired leases and claim the first batch; commit (the attempts are now counted);
-//   2. lock the batch, run each job in a subtransaction of its own, so that a job's handler
-//      writes and its completion commit together and one job's error undoes nothing else;
-//      then claim the next batch in the same transaction; commit; repeat.
+//   2. lock the batch, run each job's handler in a subtransaction of its own, so that one job's
+//      error undoes nothing else; complete the successful jobs with one statement, so that each
+//      handler's writes and its job's completion commit together; then claim the next batch in
+//      the same transaction; commit; repeat.
 // Claiming the next batch in the transaction that finishes the previous one halves the number of
 // commits; the claim still commits before any of its handlers run.
 #include "drain.hpp"
@@ -229,17 +230,20 @@ lock_batch(const Drain &drain, const ClaimedBatch &batch, LockedJob *jobs)
 
     MemoryContext old = MemoryContextSwitchTo(drain.memory);
     TupleDesc desc = SPI_tuptable->tupdesc;
-    int count = (int)SPI_processed;
-    for (int i = 0; i < count; i++)
+    int count = 0;
+    for (uint64 i = 0; i < SPI_processed; i++)
     {
         bool isnull;
         HeapTuple row = SPI_tuptable->vals[i];
 
-        jobs[i].id = datumCopy(SPI_getbinval(row, desc, 1, &isnull), false, UUID_LEN);
-        jobs[i].job_type = SPI_getvalue(row, desc, 2);
-        jobs[i].attempt = DatumGetInt32(SPI_getbinval(row, desc, 3, &isnull));
-        jobs[i].max_attempts = DatumGetInt32(SPI_getbinval(row, desc, 4, &isnull));
-        jobs[i].row = datumCopy(SPI_getbinval(row, desc, 5, &isnull), false, -1);
+        if (!DatumGetBool(SPI_getbinval(row, desc, 6, &isnull)) || isnull)
+            continue; // cancelled since its claim
+        jobs[count].id = datumCopy(SPI_getbinval(row, desc, 1, &isnull), false, UUID_LEN);
+        jobs[count].job_type = SPI_getvalue(row, desc, 2);
+        jobs[count].attempt = DatumGetInt32(SPI_getbinval(row, desc, 3, &isnull));
+        jobs[count].max_attempts = DatumGetInt32(SPI_getbinval(row, desc, 4, &isnull));
+        jobs[count].row = datumCopy(SPI_getbinval(row, desc, 5, &isnull), false, -1);
+        count++;
     }
     MemoryContextSwitchTo(old);
     return count;
@@ -290,24 +294,39 @@ record_failure(Drain &drain, const LockedJob &job, ErrorData *edata)
                     job_id_string(job.id), job.attempt, job.max_attempts, status, description)));
 }
 
-// Run one job's handler and complete it, both inside one subtransaction.
+// The successful jobs of a batch, completed together at the end of the batch's transaction.
+struct Completions
+{
+    int count = 0;
+    Datum ids[kMaxClaimBatch];
+    Datum attempts[kMaxClaimBatch];
+    Datum results[kMaxClaimBatch];
+    bool result_nulls[kMaxClaimBatch];
+};
+
+// Run one job's handler in a subtransaction of its own; on success keep its result (in the
+// drain's memory) for the batch's completion, on error record the failed attempt.
 void
-run_job(Drain &drain, const LockedJob &job, HandlerCache &handlers)
+run_job(Drain &drain, const LockedJob &job, HandlerCache &handlers, Completions &done)
 {
     MemoryContext memory = CurrentMemoryContext;
     ResourceOwner owner = CurrentResourceOwner;
     ErrorData *volatile edata = nullptr;
+    volatile Datum result = (Datum)0;
+    volatile bool result_is_null = true;
 
     BeginInternalSubTransaction(nullptr);
     MemoryContextSwitchTo(memory);
     PG_TRY();
     {
-        bool result_is_null = false;
-        Datum result = call_handler(handlers, job.job_type, job.row, &result_is_null);
+        bool is_null = false;
+        Datum value = call_handler(handlers, job.job_type, job.row, &is_null);
 
-        if (!complete_job(job.id, job.attempt, result, result_is_null))
-            ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                            errmsg("job is no longer processing at attempt %d", job.attempt)));
+        // The handler's value may point into memory or TOAST of the subtransaction.
+        MemoryContextSwitchTo(drain.memory);
+        result = is_null ? (Datum)0 : PointerGetDatum(PG_DETOAST_DATUM_COPY(value));
+        result_is_null = is_null;
+        MemoryContextSwitchTo(memory);
         ReleaseCurrentSubTransaction();
     }
     PG_CATCH();
@@ -322,10 +341,16 @@ run_job(Drain &drain, const LockedJob &job, HandlerCache &handlers)
     CurrentResourceOwner = owner;
 
     drain.counts.processed++;
-    if (edata == nullptr)
-        drain.counts.completed++;
-    else
+    if (edata != nullptr)
+    {
         record_failure(drain, job, edata);
+        return;
+    }
+    done.ids[done.count] = job.id;
+    done.attempts[done.count] = Int32GetDatum(job.attempt);
+    done.results[done.count] = result;
+    done.result_nulls[done.count] = result_is_null;
+    done.count++;
 }
 
 bool
@@ -343,16 +368,22 @@ run_batch(Drain &drain, ClaimedBatch &batch, pg_atomic_uint32 *stop_requested)
     MemoryContext job_memory =
         AllocSetContextCreate(CurrentMemoryContext, "regen_queue job", ALLOCSET_DEFAULT_SIZES);
 
+    Completions done;
+
     int count = lock_batch(drain, batch, jobs);
     for (int i = 0; i < count; i++)
     {
         CHECK_FOR_INTERRUPTS();
         MemoryContext old = MemoryContextSwitchTo(job_memory);
-        run_job(drain, jobs[i], handlers);
+        run_job(drain, jobs[i], handlers, done);
         MemoryContextSwitchTo(old);
         MemoryContextReset(job_memory);
     }
     MemoryContextDelete(job_memory);
+
+    if (done.count > 0)
+        drain.counts.completed += (int64)complete_jobs(done.count, done.ids, done.attempts,
+                                                       done.results, done.result_nulls);
 
     if (stop_requested_now(stop_requested) || !guc_enabled)
         batch.count = 0;

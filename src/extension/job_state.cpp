@@ -10,6 +10,7 @@
 extern "C"
 {
 #include "common/pg_prng.h"
+#include "utils/array.h"
 #include "utils/fmgroids.h"
 #include "lib/stringinfo.h"
 }
@@ -23,6 +24,7 @@ namespace
 {
 
 SPIPlanPtr complete_plan = nullptr;
+SPIPlanPtr complete_many_plan = nullptr;
 SPIPlanPtr fail_plan = nullptr;
 SPIPlanPtr lock_attempt_plan = nullptr;
 
@@ -56,6 +58,24 @@ complete_job(Datum id, int attempt, Datum result, bool result_is_null)
     if (rc != SPI_OK_UPDATE)
         elog(ERROR, "completing a job failed: %s", SPI_result_code_string(rc));
     return SPI_processed == 1;
+}
+
+uint64
+complete_jobs(int count, Datum *ids, Datum *attempts, Datum *results, bool *result_nulls)
+{
+    static const Oid types[] = {UUIDARRAYOID, INT4ARRAYOID, JSONBARRAYOID};
+    SPIPlanPtr plan = keep_plan(&complete_many_plan, sql::kCompleteJobs, 3, types);
+    int dims[] = {count};
+    int lower_bounds[] = {1};
+    Datum values[] = {
+        PointerGetDatum(construct_array(ids, count, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR)),
+        PointerGetDatum(
+            construct_array(attempts, count, INT4OID, sizeof(int32), true, TYPALIGN_INT)),
+        PointerGetDatum(construct_md_array(results, result_nulls, 1, dims, lower_bounds, JSONBOID,
+                                           -1, false, TYPALIGN_INT))};
+
+    exec_plan(plan, values, SPI_OK_UPDATE);
+    return SPI_processed;
 }
 
 const char *

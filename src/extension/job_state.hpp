@@ -15,6 +15,11 @@ bool complete_job(Datum id, int attempt, Datum result, bool result_is_null);
 // Fail attempt `attempt` of job `id`, applying the retry policy. `error_text` is stored cleaned
 // and truncated. Returns the new status ("pending" or "failed"), or nullptr when the job is no
 // longer processing at that attempt. Needs SPI.
+// Complete the `count` jobs ids[i] at attempts[i] with results[i] (NULL where result_nulls[i])
+// in one statement; jobs no longer processing at that attempt are left alone. Returns how many
+// were completed. Needs SPI.
+uint64 complete_jobs(int count, Datum *ids, Datum *attempts, Datum *results, bool *result_nulls);
+
 const char *fail_job(Datum id, int attempt, int max_attempts, core::FailureKind kind,
                      const char *error_text);
 

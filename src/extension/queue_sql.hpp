@@ -61,12 +61,15 @@ UPDATE regen_queue.job_queue
 )SQL";
 
 // $1 ids, $2 drain id. Locks the claimed jobs for the run of their batch (the reaper skips
-// locked rows), in claim order; a job cancelled since its claim is no longer returned.
+// locked rows), in claim order; "ours" is false for a job cancelled since its claim. The claim
+// checks stay out of the WHERE clause on purpose: status = 'processing' there matches the
+// predicate of job_queue_one_active_idx, and the planner then ANDs the id lookup with a scan of
+// that whole index, which grows with the backlog.
 constexpr const char *kLockClaimedJobs = R"SQL(
-SELECT j.id, j.job_type, j.attempts, j.max_attempts, j
+SELECT j.id, j.job_type, j.attempts, j.max_attempts, j,
+       j.status = 'processing' AND j.lease_drain = $2 AND j.lease_owner = pg_backend_pid()
   FROM regen_queue.job_queue j
- WHERE j.id = ANY($1) AND j.status = 'processing'
-   AND j.lease_drain = $2 AND j.lease_owner = pg_backend_pid()
+ WHERE j.id = ANY($1)
  ORDER BY -j.priority, j.created_at, j.id
    FOR UPDATE
 )SQL";
@@ -84,6 +87,18 @@ UPDATE regen_queue.job_queue
        completed_at = clock_timestamp(), updated_at = clock_timestamp(),
        lease_owner = NULL, lease_expires_at = NULL
  WHERE id = $1 AND status = 'processing' AND attempts = $2
+)SQL";
+
+// $1 ids, $2 attempts, $3 results: the successful jobs of one batch, completed by one statement
+// in the batch's transaction (so with their handlers' writes). Joined by id alone, for the
+// reason given at kLockClaimedJobs.
+constexpr const char *kCompleteJobs = R"SQL(
+UPDATE regen_queue.job_queue j
+   SET status = 'completed', result = done.result,
+       completed_at = clock_timestamp(), updated_at = clock_timestamp(),
+       lease_owner = NULL, lease_expires_at = NULL
+  FROM unnest($1::uuid[], $2::integer[], $3::jsonb[]) AS done(id, attempt, result)
+ WHERE j.id = done.id AND j.status = 'processing' AND j.attempts = done.attempt
 )SQL";
 
 // $1 id, $2 attempt, $3 retry, $4 delay in ms, $5 error text.

@@ -18,9 +18,14 @@ CREATE SCHEMA regen_queue;
 
 CREATE TYPE regen_queue.job_status AS ENUM ('pending', 'processing', 'completed', 'failed');
 
+-- A domain rather than a CHECK on the tables: a domain's check runs when a value is stored, a
+-- table's CHECK on every UPDATE of the row, and the drain updates each job twice.
+CREATE DOMAIN regen_queue.job_type_name AS text
+    CONSTRAINT job_type_name_check CHECK (VALUE ~ '^[a-z][a-z0-9_]{0,62}$');
+
 CREATE TABLE regen_queue.job_queue (
     id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    job_type         text NOT NULL DEFAULT 'plan_regeneration',
+    job_type         regen_queue.job_type_name NOT NULL DEFAULT 'plan_regeneration',
     plan_id          uuid NOT NULL,
     user_id          uuid,
     status           regen_queue.job_status NOT NULL DEFAULT 'pending',
@@ -43,8 +48,6 @@ CREATE TABLE regen_queue.job_queue (
     -- set when a lease shared with other jobs expired: the job is then claimed on its own
     run_alone        boolean NOT NULL DEFAULT false,
 
-    CONSTRAINT job_queue_job_type_check
-        CHECK (job_type ~ '^[a-z][a-z0-9_]{0,62}$'),
     CONSTRAINT job_queue_attempts_check
         CHECK (attempts >= 0 AND attempts <= max_attempts),
     CONSTRAINT job_queue_priority_check
@@ -82,8 +85,7 @@ CREATE INDEX job_queue_finished_idx ON regen_queue.job_queue (completed_at)
     WHERE status IN ('completed', 'failed');
 
 CREATE TABLE regen_queue.handler (
-    job_type      text PRIMARY KEY
-        CONSTRAINT handler_job_type_check CHECK (job_type ~ '^[a-z][a-z0-9_]{0,62}$'),
+    job_type      regen_queue.job_type_name PRIMARY KEY,
     handler       regprocedure NOT NULL,
     registered_at timestamptz NOT NULL DEFAULT now(),
     registered_by name NOT NULL DEFAULT current_user
