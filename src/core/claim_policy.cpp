@@ -1,7 +1,8 @@
-// Which of the candidate jobs a drain claims together in one batch.
+// How a drain sizes its batches.
 #include "claim_policy.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <iterator>
 
 namespace regen::core
@@ -20,11 +21,33 @@ claimable_prefix(const std::vector<bool> &run_alone)
 }
 
 std::size_t
-next_batch_size(long remaining)
+next_batch_size(const BatchSizing &sizing)
 {
-    if (remaining <= 0)
+    if (sizing.remaining <= 0)
         return 0;
-    return std::min(kMaxClaimBatch, static_cast<std::size_t>(remaining));
+
+    std::size_t size = kFirstClaimBatch;
+    if (sizing.jobs_run > 0 && std::isfinite(sizing.run_time_ms) && sizing.run_time_ms >= 0)
+    {
+        const double mean_ms = sizing.run_time_ms / static_cast<double>(sizing.jobs_run);
+        const double budget_ms = static_cast<double>(std::max(sizing.lease_ms, 0L)) /
+                                 static_cast<double>(kLeaseShareDivisor);
+        // A mean of 0 (jobs faster than the clock) fits any number of jobs.
+        const double fits =
+            mean_ms > 0 ? std::floor(budget_ms / mean_ms) : static_cast<double>(kMaxClaimBatch);
+        size = fits >= static_cast<double>(kMaxClaimBatch) ? kMaxClaimBatch
+                                                           : static_cast<std::size_t>(fits);
+    }
+    size = std::min(size, kMaxClaimBatch);
+    if (static_cast<unsigned long>(sizing.remaining) < size)
+        size = static_cast<std::size_t>(sizing.remaining);
+    return std::max<std::size_t>(size, 1);
+}
+
+bool
+commit_before_next_job(int subxact_ids, double ms_since_commit)
+{
+    return subxact_ids >= kSubxactIdsBeforeCommit || ms_since_commit >= kMillisecondsBeforeCommit;
 }
 
 } // namespace regen::core

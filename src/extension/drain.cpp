@@ -7,7 +7,10 @@
 //      handler's writes and its job's completion commit together; then claim the next batch in
 //      the same transaction; commit; repeat.
 // Claiming the next batch in the transaction that finishes the previous one halves the number of
-// commits; the claim still commits before any of its handlers run.
+// commits; the claim still commits before any of its handlers run. A batch also commits in its
+// middle, completing the jobs run so far and locking the rest again, when its transaction holds
+// many subtransaction ids or has run for a while (core::commit_before_next_job). Batch sizes
+// follow the jobs' run time (core::next_batch_size).
 #include "drain.hpp"
 
 #include "core_call.hpp"
@@ -22,6 +25,7 @@
 extern "C"
 {
 #include "access/xact.h"
+#include "storage/proc.h"
 #include "commands/extension.h"
 #include "common/pg_prng.h"
 #include "utils/array.h"
@@ -66,7 +70,9 @@ struct Drain
     ClaimPosition position = kFrontOfQueue;
     bool at_front = true;
     int64 drain_id = 0;
-    int64 claimed = 0; // jobs claimed so far, against options.max_jobs
+    int64 claimed = 0;  // jobs claimed so far, against options.max_jobs
+    int64 jobs_run = 0; // jobs run so far and their total run time, to size the batches
+    double run_time_ms = 0;
     MemoryContext memory = nullptr;
     core::DrainCounts counts;
 };
@@ -168,7 +174,12 @@ claim_batch(Drain &drain, ClaimedBatch &batch)
 
     batch.count = 0;
     std::size_t wanted = 0;
-    call_core([&] { wanted = core::next_batch_size(drain.options.max_jobs - drain.claimed); });
+    core::BatchSizing sizing;
+    sizing.remaining = (long)(drain.options.max_jobs - drain.claimed);
+    sizing.jobs_run = (long)drain.jobs_run;
+    sizing.run_time_ms = drain.run_time_ms;
+    sizing.lease_ms = drain.options.lease_ms;
+    call_core([&] { wanted = core::next_batch_size(sizing); });
     if (wanted == 0)
         return;
 
@@ -218,13 +229,14 @@ struct LockedJob
     Datum row; // the whole regen_queue.job_queue row, as the handler's argument
 };
 
-// Lock the claimed jobs for this run and copy what running them needs into the drain's memory,
-// which lives until the end of the batch's transaction.
+// Lock claimed jobs for this transaction and copy what running them needs into the drain's
+// memory, which lives until the end of the batch. Jobs no longer ours (cancelled, or reclaimed
+// after their lease expired) are left out.
 int
-lock_batch(const Drain &drain, const ClaimedBatch &batch, LockedJob *jobs)
+lock_batch(const Drain &drain, const Datum *ids, int count_ids, LockedJob *jobs)
 {
     static const Oid types[] = {UUIDARRAYOID, INT8OID};
-    Datum args[] = {uuid_array(batch.ids, batch.count), Int64GetDatum(drain.drain_id)};
+    Datum args[] = {uuid_array(ids, count_ids), Int64GetDatum(drain.drain_id)};
 
     exec_plan(keep_plan(&lock_plan, sql::kLockClaimedJobs, 2, types), args, SPI_OK_SELECT);
 
@@ -237,7 +249,7 @@ lock_batch(const Drain &drain, const ClaimedBatch &batch, LockedJob *jobs)
         HeapTuple row = SPI_tuptable->vals[i];
 
         if (!DatumGetBool(SPI_getbinval(row, desc, 6, &isnull)) || isnull)
-            continue; // cancelled since its claim
+            continue;
         jobs[count].id = datumCopy(SPI_getbinval(row, desc, 1, &isnull), false, UUID_LEN);
         jobs[count].job_type = SPI_getvalue(row, desc, 2);
         jobs[count].attempt = DatumGetInt32(SPI_getbinval(row, desc, 3, &isnull));
@@ -359,31 +371,78 @@ stop_requested_now(pg_atomic_uint32 *stop_requested)
     return stop_requested != nullptr && pg_atomic_read_u32(stop_requested) != 0;
 }
 
+// Complete the batch's successful jobs so far.
+void
+complete_done(Drain &drain, Completions &done)
+{
+    if (done.count > 0)
+        drain.counts.completed += (int64)complete_jobs(done.count, done.ids, done.attempts,
+                                                       done.results, done.result_nulls);
+    done.count = 0;
+}
+
+// Commit what the batch has finished and lock its jobs from `next` on again in a new
+// transaction; returns how many of them are still ours, now at the front of `jobs`.
+int
+commit_and_relock(Drain &drain, Completions &done, LockedJob *jobs, int next, int count)
+{
+    Datum rest[kMaxClaimBatch];
+
+    complete_done(drain, done);
+    for (int i = next; i < count; i++)
+        rest[i - next] = jobs[i].id; // copies in the drain's memory, which outlives the commit
+    end_unit();
+    begin_unit("regen_queue: running jobs");
+    return lock_batch(drain, rest, count - next, jobs);
+}
+
+bool
+commit_due()
+{
+    int subxact_ids = MyProc->subxidStatus.count + (MyProc->subxidStatus.overflowed ? 64 : 0);
+    double ms = (double)(GetCurrentTimestamp() - GetCurrentTransactionStartTimestamp()) / 1000.0;
+    bool due = false;
+
+    call_core([&] { due = core::commit_before_next_job(subxact_ids, ms); });
+    return due;
+}
+
 // Run a claimed batch; claim the next one in the same transaction unless the drain is done.
 void
 run_batch(Drain &drain, ClaimedBatch &batch, pg_atomic_uint32 *stop_requested)
 {
     LockedJob jobs[kMaxClaimBatch];
-    HandlerCache handlers;
-    MemoryContext job_memory =
-        AllocSetContextCreate(CurrentMemoryContext, "regen_queue job", ALLOCSET_DEFAULT_SIZES);
-
     Completions done;
+    HandlerCache handlers;
+    // In the drain's memory, which outlives the commits in the middle of the batch.
+    MemoryContext job_memory =
+        AllocSetContextCreate(drain.memory, "regen_queue job", ALLOCSET_DEFAULT_SIZES);
+    TimestampTz started = GetCurrentTimestamp();
+    int ran = 0;
 
-    int count = lock_batch(drain, batch, jobs);
+    int count = lock_batch(drain, batch.ids, batch.count, jobs);
     for (int i = 0; i < count; i++)
     {
         CHECK_FOR_INTERRUPTS();
+        if (i > 0 && commit_due())
+        {
+            count = commit_and_relock(drain, done, jobs, i, count);
+            handlers = HandlerCache{}; // the new transaction may see a new registration
+            i = -1;
+            continue;
+        }
+
         MemoryContext old = MemoryContextSwitchTo(job_memory);
         run_job(drain, jobs[i], handlers, done);
         MemoryContextSwitchTo(old);
         MemoryContextReset(job_memory);
+        ran++;
     }
     MemoryContextDelete(job_memory);
 
-    if (done.count > 0)
-        drain.counts.completed += (int64)complete_jobs(done.count, done.ids, done.attempts,
-                                                       done.results, done.result_nulls);
+    complete_done(drain, done);
+    drain.jobs_run += ran;
+    drain.run_time_ms += (double)(GetCurrentTimestamp() - started) / 1000.0;
 
     if (stop_requested_now(stop_requested) || !guc_enabled)
         batch.count = 0;
