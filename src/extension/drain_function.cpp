@@ -16,6 +16,13 @@
 extern "C"
 {
 #include "access/xlog.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "storage/lock.h"
+#include "storage/proc.h"
+#include "utils/array.h"
+#include "utils/fmgrprotos.h"
+#include "utils/wait_event.h"
 #include "storage/dsm.h"
 #include "tcop/tcopprot.h"
 #include "utils/jsonb.h"
@@ -108,15 +115,71 @@ start_drain_worker(dsm_segment *segment)
     return handle;
 }
 
-// Wait for the worker; if this backend is cancelled meanwhile, ask the worker to stop.
+// Whether `pid` waits, directly or through a few other backends, for a lock this backend holds.
+// Then the drain worker would wait for its caller, and its caller for it: a deadlock that
+// PostgreSQL's detector cannot see, as the caller waits on its latch rather than on a lock.
+bool
+waits_for_me(pid_t pid)
+{
+    constexpr int kMaxVisited = 32;
+    int queue[kMaxVisited];
+    int visited = 0;
+
+    queue[visited++] = pid;
+    for (int next = 0; next < visited; next++)
+    {
+        ArrayType *blockers =
+            DatumGetArrayTypeP(DirectFunctionCall1(pg_blocking_pids, Int32GetDatum(queue[next])));
+        int count = ArrayGetNItems(ARR_NDIM(blockers), ARR_DIMS(blockers));
+        const int32 *pids = reinterpret_cast<const int32 *>(ARR_DATA_PTR(blockers));
+
+        for (int i = 0; i < count; i++)
+        {
+            if (pids[i] == MyProcPid)
+                return true;
+            bool seen = false;
+            for (int k = 0; k < visited && !seen; k++)
+                seen = queue[k] == pids[i];
+            if (!seen && visited < kMaxVisited)
+                queue[visited++] = pids[i];
+        }
+    }
+    return false;
+}
+
+// Wait for the worker to exit. Every deadlock_timeout, check that the worker is not waiting for
+// a lock of the caller's transaction (a handler updating a row the caller has updated). If this
+// backend errors out or is cancelled meanwhile, ask the worker to stop after its current batch.
 void
 wait_for_drain(BackgroundWorkerHandle *handle, DrainRequest *request)
 {
     PG_TRY();
     {
-        if (WaitForBackgroundWorkerShutdown(handle) == BGWH_POSTMASTER_DIED)
-            ereport(FATAL, (errcode(ERRCODE_ADMIN_SHUTDOWN),
-                            errmsg("postmaster exited during a regen_queue drain")));
+        for (;;)
+        {
+            pid_t pid = 0;
+            BgwHandleStatus status = GetBackgroundWorkerPid(handle, &pid);
+
+            if (status == BGWH_STOPPED)
+                break;
+            if (status == BGWH_POSTMASTER_DIED)
+                ereport(FATAL, (errcode(ERRCODE_ADMIN_SHUTDOWN),
+                                errmsg("postmaster exited during a regen_queue drain")));
+
+            int events = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+                                   DeadlockTimeout, WAIT_EVENT_BGWORKER_SHUTDOWN);
+            ResetLatch(MyLatch);
+            CHECK_FOR_INTERRUPTS();
+
+            if ((events & WL_TIMEOUT) && status == BGWH_STARTED && waits_for_me(pid))
+                ereport(ERROR, (errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
+                                errmsg("regen_drain() would wait forever for its drain worker"),
+                                errdetail("The drain worker (PID %d) waits for a lock held by this "
+                                          "transaction.",
+                                          (int)pid),
+                                errhint("Call regen_drain() outside transactions that write what "
+                                        "handlers write. Jobs finished so far stay committed.")));
+        }
     }
     PG_CATCH();
     {
