@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # regen_queue benchmark (it prints figures and asserts nothing about speed), run as root:
 #
-#   bash bench/drain_throughput.sh [--jobs N] [--clients C] [--seconds S]
+#   bash bench/drain_throughput.sh [--jobs N] [--clients C] [--seconds S] [--rounds R]
 #                                  [--latency-samples K] [--latency-gap-ms G]
 #
 #   --jobs N             jobs drained by one regen_drain(N), and rows of the single-statement
 #                        table (100000; 100 to 1000000)
 #   --clients C          pgbench clients of the enqueue phase (2)
-#   --seconds S          pgbench duration of each enqueue run (15)
+#   --seconds S          pgbench duration of each enqueue run (7)
+#   --rounds R           enqueue runs of each kind, alternating; the median is reported (3)
 #   --latency-samples K  enqueue-commit to handler-start samples (400)
 #   --latency-gap-ms G   pause between two latency samples (20)
 #
@@ -33,12 +34,13 @@ readonly DB=regen_bench PORT=5493
 readonly TARGET_JOBS_PER_S=15000 TARGET_RATIO_PCT=30
 JOBS=100000
 CLIENTS=2
-SECONDS_PER_RUN=15
+SECONDS_PER_RUN=7
+ROUNDS=3
 LATENCY_SAMPLES=400
 LATENCY_GAP_MS=20
 
 usage() {
-    sed -n '4,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '4,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit "${1:-2}"
 }
 
@@ -47,13 +49,14 @@ while (($# > 0)); do
         --jobs) JOBS=${2:-}; shift 2 || usage ;;
         --clients) CLIENTS=${2:-}; shift 2 || usage ;;
         --seconds) SECONDS_PER_RUN=${2:-}; shift 2 || usage ;;
+        --rounds) ROUNDS=${2:-}; shift 2 || usage ;;
         --latency-samples) LATENCY_SAMPLES=${2:-}; shift 2 || usage ;;
         --latency-gap-ms) LATENCY_GAP_MS=${2:-}; shift 2 || usage ;;
         -h | --help) usage 0 ;;
         *) echo "drain_throughput: unknown argument $1" >&2; usage ;;
     esac
 done
-for n in "$JOBS" "$CLIENTS" "$SECONDS_PER_RUN" "$LATENCY_SAMPLES" "$LATENCY_GAP_MS"; do
+for n in "$JOBS" "$CLIENTS" "$SECONDS_PER_RUN" "$ROUNDS" "$LATENCY_SAMPLES" "$LATENCY_GAP_MS"; do
     [[ "$n" =~ ^[1-9][0-9]{0,6}$ ]] || { echo "drain_throughput: not a count: '$n'" >&2; usage; }
 done
 ((JOBS >= 100 && JOBS <= 1000000)) ||
@@ -261,28 +264,40 @@ if [[ "$drain_rate" != n/a && "$single_rate" != n/a ]]; then
 fi
 
 # ------------------------------------------------------------------------------------------------
-step "3. enqueue throughput: pgbench -c $CLIENTS -j $CLIENTS -T $SECONDS_PER_RUN, one row per transaction"
-declare -A tps=([enqueue]=n/a [insert]=n/a)
+step "3. enqueue throughput: pgbench -c $CLIENTS -j $CLIENTS -T $SECONDS_PER_RUN, one row per transaction, $ROUNDS rounds"
+echo "regen_enqueue(): $(sed -n '2,$p' "$here/enqueue_one.pgbench.sql")"
+echo "plain INSERT:    $(sed -n '2,$p' "$here/insert_one.pgbench.sql" | tr '\n' ' ' | sed 's/ $//')"
+# The two kinds alternate, so that a burst of other load on the machine hits both alike; each
+# kind's figure is the median of its rounds.
+declare -A runs=([enqueue]="" [insert]="") tps=([enqueue]=n/a [insert]=n/a)
+for ((round = 1; round <= ROUNDS; round++)); do
+    for kind in enqueue insert; do
+        reset_tables
+        log=$RQ_CLUSTER_DIR/$kind.log
+        if pgbench_run "$PGBENCH_TIMEOUT_S" "$log" -c "$CLIENTS" -j "$CLIENTS" \
+            -T "$SECONDS_PER_RUN" -f "$RQ_CLUSTER_DIR/${kind}_one.pgbench.sql"; then
+            run_tps=$(calc "$(pgbench_tps "$log")" 0)
+            runs[$kind]+="$run_tps "
+            rows=$(value "SELECT (SELECT count(*) FROM regen_queue.job_queue)
+                                 + (SELECT count(*) FROM bench.jobs)")
+            printf '  round %d, %-8s %6s tps (%s transactions, %s rows written)\n' \
+                "$round" "$kind:" "$run_tps" "$(pgbench_done "$log")" "$rows"
+        else
+            pgbench_failed "$log"
+            missing+=("enqueue ($kind, round $round)")
+        fi
+    done
+done
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 for kind in enqueue insert; do
-    reset_tables
-    log=$RQ_CLUSTER_DIR/$kind.log
-    if pgbench_run "$PGBENCH_TIMEOUT_S" "$log" -c "$CLIENTS" -j "$CLIENTS" -T "$SECONDS_PER_RUN" \
-        -f "$RQ_CLUSTER_DIR/${kind}_one.pgbench.sql"; then
-        tps[$kind]=$(calc "$(pgbench_tps "$log")" 0)
-        rows=$(value "SELECT (SELECT count(*) FROM regen_queue.job_queue)
-                             + (SELECT count(*) FROM bench.jobs)")
-        echo "  $(head -n 1 "$RQ_CLUSTER_DIR/${kind}_one.pgbench.sql" | sed 's/^-- //')"
-        echo "    $(pgbench_done "$log") transactions, ${tps[$kind]} tps; $rows rows in the table"
-    else
-        pgbench_failed "$log"
-        missing+=("enqueue ($kind)")
-    fi
+    # shellcheck disable=SC2086 # the list of a kind's runs is split on purpose
+    [[ -z "${runs[$kind]}" ]] || tps[$kind]=$(calc "$(median ${runs[$kind]})" 0)
 done
 enqueue_ratio=n/a
 if [[ "${tps[enqueue]}" != n/a && "${tps[insert]}" != n/a ]]; then
     enqueue_ratio=$(calc "100 * ${tps[enqueue]} / ${tps[insert]}" 1)
 fi
-echo "regen_enqueue ${tps[enqueue]} tps, plain INSERT ${tps[insert]} tps: $enqueue_ratio %"
+echo "medians: regen_enqueue ${tps[enqueue]} tps, plain INSERT ${tps[insert]} tps: $enqueue_ratio %"
 
 # ------------------------------------------------------------------------------------------------
 step "4. enqueue commit to handler start: $LATENCY_SAMPLES samples, ${LATENCY_GAP_MS} ms apart"
@@ -323,7 +338,7 @@ $(value "SELECT 'PostgreSQL ' || current_setting('server_version')
 2. single statement claiming and completing 100 rows, 1 client
      $single_rate rows/s
    drain / single statement: $ratio %   target >= $TARGET_RATIO_PCT %: $ratio_verdict
-3. enqueue, one row per transaction, $CLIENTS clients, $SECONDS_PER_RUN s each
+3. enqueue, one row per transaction, $CLIENTS clients, median of $ROUNDS runs of $SECONDS_PER_RUN s each
      regen_enqueue ${tps[enqueue]} tps, plain INSERT ${tps[insert]} tps: $enqueue_ratio %
    set-based, $JOBS rows in one statement: regen_enqueue $(calc "$enqueue_set_ms / 1000") s, plain INSERT $(calc "$insert_set_ms / 1000") s
 4. enqueue commit to handler start (inline_processing on, drain_interval 10s)
