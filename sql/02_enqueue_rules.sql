@@ -45,6 +45,13 @@ SELECT regress_rules.try($$SELECT regen_enqueue('00000000-0000-0000-0000-0000000
 SELECT regress_rules.try($$SELECT regen_enqueue('00000000-0000-0000-0000-000000000001',
                                                 job_type => 'Not A Type')$$);
 
+-- priority is -1000000 to 1000000 (the table's check; its DETAIL, which shows the whole row,
+-- is left out)
+SELECT split_part(regress_rules.try($$SELECT regen_enqueue('00000000-0000-0000-0000-000000000001',
+                                                          priority => 1000001)$$), ' | ', 1);
+SELECT split_part(regress_rules.try($$SELECT regen_enqueue('00000000-0000-0000-0000-000000000001',
+                                                          priority => -1000001)$$), ' | ', 1);
+
 \pset tuples_only off
 
 SELECT count(*) AS jobs FROM regen_queue.job_queue;
@@ -65,6 +72,9 @@ SELECT plan_id, user_id, priority, max_attempts, job_type, payload, status, atte
                      user_id => '00000000-0000-0000-0000-00000000abcd', priority => 7,
                      run_at => now() + interval '1 day', max_attempts => 5);
 \x off
+
+SELECT priority FROM regen_enqueue('00000000-0000-0000-0000-000000000006', priority => 1000000);
+SELECT priority FROM regen_enqueue('00000000-0000-0000-0000-000000000007', priority => -1000000);
 
 -- Without run_at a job is due at once.
 SELECT scheduled_for = now() AS due_now
