@@ -44,6 +44,8 @@ SELECT regress_validation.enqueue(jsonb_build_object('topic', repeat('é', 201))
 SELECT regress_validation.enqueue('{"topic": 42}');
 SELECT regress_validation.enqueue('{"topic": null}');
 SELECT regress_validation.enqueue('{"topic": ""}');
+-- Unicode spaces (no-break, ideographic, byte order mark) are trimmed too
+SELECT regress_validation.enqueue('{"topic": "\u00a0\u3000ab\ufeff\u2003"}');
 
 -- notes: at most 2000 characters after trimming
 SELECT regress_validation.enqueue(jsonb_build_object('notes', repeat('n', 2001)));
@@ -111,7 +113,8 @@ INSERT INTO regress_validation.cases VALUES
     (15, '{"startDate": null, "deadlineDate": null}'),
     (16, '{"startDate": "2024-02-29", "deadlineDate": "2025-12-31"}'),
     (17, '{"deadlineDate": "2024-07-01", "weeklyHours": 12, "topic": "SQL", "notes": "x",
-           "skillLevel": "intermediate", "learningStyle": "reading", "startDate": "2024-06-01"}');
+           "skillLevel": "intermediate", "learningStyle": "reading", "startDate": "2024-06-01"}'),
+    (18, '{"topic": "\u00a0\u3000Rust \u00e9t\u00e9\ufeff", "notes": "\u2003\u2003"}');
 
 SELECT c.n,
        CASE WHEN length(j.payload::text) > 200
