@@ -21,6 +21,12 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
+-- The answer of a drain with these counts.
+CREATE FUNCTION pg_temp.counts(processed integer, completed integer, failed integer) RETURNS jsonb
+LANGUAGE sql
+RETURN jsonb_build_object('ok', true, 'processedCount', processed, 'completedCount', completed,
+                          'failedCount', failed);
+
 ------------------------------------------------------------------------------------------------
 -- Signatures, results, defaults, volatility
 ------------------------------------------------------------------------------------------------
@@ -134,28 +140,31 @@ SELECT results_eq($$SELECT job_type::text, user_id, priority, max_attempts, sche
 -- Bad input: SQLSTATEs and messages
 ------------------------------------------------------------------------------------------------
 
-SELECT throws_ok($$SELECT regen_enqueue(gen_random_uuid(), '{"topic": " ab "}')$$,
-                 '22023', 'invalid value for override "topic"', 'a topic of 2 characters: 22023 naming topic');
-SELECT throws_ok(format('SELECT regen_enqueue(gen_random_uuid(), %L)', jsonb_build_object('topic', repeat('x', 201))),
-                 '22023', 'invalid value for override "topic"', 'a topic of 201 characters: 22023 naming topic');
-SELECT throws_ok(format('SELECT regen_enqueue(gen_random_uuid(), %L)', jsonb_build_object('notes', repeat('x', 2001))),
-                 '22023', 'invalid value for override "notes"', 'notes of 2001 characters: 22023 naming notes');
-SELECT throws_ok($$SELECT regen_enqueue(gen_random_uuid(), '{"skillLevel": "expert"}')$$,
-                 '22023', 'invalid value for override "skillLevel"', 'an unknown skill level: 22023 naming skillLevel');
-SELECT throws_ok($$SELECT regen_enqueue(gen_random_uuid(), '{"weeklyHours": 81}')$$,
-                 '22023', 'invalid value for override "weeklyHours"', '81 weekly hours: 22023 naming weeklyHours');
-SELECT throws_ok($$SELECT regen_enqueue(gen_random_uuid(), '{"weeklyHours": 2.5}')$$,
-                 '22023', 'invalid value for override "weeklyHours"', '2.5 weekly hours: 22023 naming weeklyHours');
-SELECT throws_ok($$SELECT regen_enqueue(gen_random_uuid(), '{"weeklyHours": "10"}')$$,
-                 '22023', 'invalid value for override "weeklyHours"', 'weekly hours as a string: 22023 naming weeklyHours');
-SELECT throws_ok($$SELECT regen_enqueue(gen_random_uuid(), '{"learningStyle": "audio"}')$$,
-                 '22023', 'invalid value for override "learningStyle"', 'an unknown learning style: 22023 naming learningStyle');
-SELECT throws_ok($$SELECT regen_enqueue(gen_random_uuid(), '{"startDate": "2026-02-30"}')$$,
-                 '22023', 'invalid value for override "startDate"', 'an impossible start date: 22023 naming startDate');
-SELECT throws_ok($$SELECT regen_enqueue(gen_random_uuid(), '{"deadlineDate": "next week"}')$$,
-                 '22023', 'invalid value for override "deadlineDate"', 'a deadline that is no date: 22023 naming deadlineDate');
-SELECT throws_ok($$SELECT regen_enqueue(gen_random_uuid(), '{"colour": "red"}')$$,
-                 '22023', 'unknown override "colour"', 'an unknown override: 22023 naming it');
+-- Invalid overrides: each fails with 22023 and a message naming the field.
+CREATE TEMP TABLE rq_bad_overrides (overrides jsonb, message text, what text);
+INSERT INTO rq_bad_overrides VALUES
+    ('{"topic": " ab "}', 'invalid value for override "topic"', 'a topic of 2 characters'),
+    (jsonb_build_object('topic', repeat('x', 201)), 'invalid value for override "topic"',
+     'a topic of 201 characters'),
+    (jsonb_build_object('notes', repeat('x', 2001)), 'invalid value for override "notes"',
+     'notes of 2001 characters'),
+    ('{"skillLevel": "expert"}', 'invalid value for override "skillLevel"',
+     'an unknown skill level'),
+    ('{"weeklyHours": 81}', 'invalid value for override "weeklyHours"', '81 weekly hours'),
+    ('{"weeklyHours": 2.5}', 'invalid value for override "weeklyHours"', '2.5 weekly hours'),
+    ('{"weeklyHours": "10"}', 'invalid value for override "weeklyHours"',
+     'weekly hours as a string'),
+    ('{"learningStyle": "audio"}', 'invalid value for override "learningStyle"',
+     'an unknown learning style'),
+    ('{"startDate": "2026-02-30"}', 'invalid value for override "startDate"',
+     'an impossible start date'),
+    ('{"deadlineDate": "next week"}', 'invalid value for override "deadlineDate"',
+     'a deadline that is no date'),
+    ('{"colour": "red"}', 'unknown override "colour"', 'an unknown override');
+
+SELECT throws_ok(format('SELECT regen_enqueue(gen_random_uuid(), %L)', overrides), '22023',
+                 message, format('%s: 22023, %s', what, message))
+  FROM rq_bad_overrides ORDER BY what;
 SELECT throws_ok($$SELECT regen_enqueue(gen_random_uuid(), '[]')$$,
                  '22023', 'overrides must be a JSON object', 'overrides that are an array: 22023');
 SELECT throws_ok($$SELECT regen_enqueue(gen_random_uuid(), '"topic"')$$,
@@ -177,15 +186,18 @@ SELECT is(pg_temp.error_detail($$SELECT regen_enqueue('00000000-0000-4000-8000-0
           'the duplicate''s DETAIL names the existing job and its status');
 SELECT is((SELECT count(*) FROM regen_queue.job_queue), 2::bigint, 'rejected requests queued nothing');
 
-SELECT throws_ok('SELECT regen_drain(-1)', '22023', 'max_jobs must not be negative', 'regen_drain(-1): 22023');
+SELECT throws_ok('SELECT regen_drain(-1)',
+                 '22023', 'max_jobs must not be negative', 'regen_drain(-1): 22023');
 SELECT throws_ok($$SELECT regen_prune(interval '-1 day')$$, '22023',
                  'older_than must be a non-negative interval', 'regen_prune with a negative age: 22023');
 SELECT throws_ok($$SELECT regen_prune(NULL)$$, '22023',
                  'older_than must be a non-negative interval', 'regen_prune(NULL): 22023');
 SELECT throws_ok($$SELECT regen_prune(interval '1 day', 0)$$, '22023',
                  'batch_size must be at least 1', 'regen_prune with batch_size 0: 22023');
-SELECT throws_ok($$SELECT regen_retry(gen_random_uuid())$$, 'P0002', NULL, 'retrying a job that does not exist: P0002');
-SELECT throws_ok($$SELECT regen_cancel(gen_random_uuid())$$, 'P0002', NULL, 'cancelling a job that does not exist: P0002');
+SELECT throws_ok($$SELECT regen_retry(gen_random_uuid())$$,
+                 'P0002', NULL, 'retrying a job that does not exist: P0002');
+SELECT throws_ok($$SELECT regen_cancel(gen_random_uuid())$$,
+                 'P0002', NULL, 'cancelling a job that does not exist: P0002');
 SELECT throws_ok(format('SELECT regen_retry(%L)', (SELECT id FROM rq_job)), '55000',
                  format('job %s is pending, not failed', (SELECT id FROM rq_job)),
                  'retrying a pending job: 55000');
@@ -204,8 +216,10 @@ SELECT throws_ok($$SELECT regen_queue.fail_job(gen_random_uuid(), 1, NULL)$$, '2
 SET regen_queue.enabled = off;
 SELECT throws_ok($$SELECT regen_enqueue(gen_random_uuid())$$, '55000', 'regen_queue is disabled',
                  'regen_enqueue while disabled: 55000');
-SELECT throws_ok('SELECT regen_drain()', '55000', 'regen_queue is disabled', 'regen_drain() while disabled: 55000');
-SELECT throws_ok('SELECT regen_drain(0)', '55000', 'regen_queue is disabled', 'regen_drain(0) while disabled: 55000');
+SELECT throws_ok('SELECT regen_drain()',
+                 '55000', 'regen_queue is disabled', 'regen_drain() while disabled: 55000');
+SELECT throws_ok('SELECT regen_drain(0)',
+                 '55000', 'regen_queue is disabled', 'regen_drain(0) while disabled: 55000');
 RESET regen_queue.enabled;
 SELECT is((SELECT count(*) FROM regen_queue.job_queue WHERE status = 'pending'), 2::bigint,
           'the disabled queue ran nothing');
@@ -234,8 +248,7 @@ SELECT regen_enqueue('00000000-0000-4000-8000-000000000021', job_type => 'pgtap_
 SELECT regen_enqueue('00000000-0000-4000-8000-000000000031', job_type => 'pgtap_ok',
                      run_at => now() + interval '1 hour') \g /dev/null
 
-SELECT results_eq('SELECT regen_drain()',
-                  $$VALUES ('{"ok": true, "processedCount": 3, "completedCount": 2, "failedCount": 1}'::jsonb)$$,
+SELECT results_eq('SELECT regen_drain()', 'SELECT pg_temp.counts(3, 2, 1)',
                   'a drain runs the three due jobs: two complete, one fails');
 SELECT results_eq($$SELECT plan_id, status::text, attempts,
                            result IS NOT DISTINCT FROM
@@ -250,8 +263,7 @@ SELECT results_eq($$SELECT plan_id, status::text, attempts,
 SELECT matches((SELECT last_error FROM regen_queue.job_queue WHERE plan_id = '00000000-0000-4000-8000-000000000021'),
                '^RQ001: job [0-9a-f-]+ cannot succeed$', 'last_error holds the handler''s SQLSTATE and message');
 
-SELECT results_eq('SELECT regen_drain()',
-                  $$VALUES ('{"ok": true, "processedCount": 0, "completedCount": 0, "failedCount": 0}'::jsonb)$$,
+SELECT results_eq('SELECT regen_drain()', 'SELECT pg_temp.counts(0, 0, 0)',
                   'a drain with nothing due answers zero counts');
 
 -- regen_stats() now: 1 pending (not due), 2 completed, 1 failed.
@@ -278,25 +290,20 @@ SELECT results_eq($$SELECT a.name COLLATE "default", format_type(a.type, NULL) C
 -- Bounds: max_jobs, 0, and the GUC that caps every drain.
 SELECT regen_enqueue(('00000000-0000-4000-8000-00000000004' || n)::uuid, job_type => 'pgtap_ok')
   FROM generate_series(1, 4) n \g /dev/null
-SELECT results_eq('SELECT regen_drain(0)',
-                  $$VALUES ('{"ok": true, "processedCount": 0, "completedCount": 0, "failedCount": 0}'::jsonb)$$,
+SELECT results_eq('SELECT regen_drain(0)', 'SELECT pg_temp.counts(0, 0, 0)',
                   'regen_drain(0) does nothing');
 SELECT is((SELECT count(*) FROM regen_queue.job_queue WHERE status = 'pending'), 5::bigint,
           'after regen_drain(0) the four due jobs are still pending');
-SELECT results_eq('SELECT regen_drain(1)',
-                  $$VALUES ('{"ok": true, "processedCount": 1, "completedCount": 1, "failedCount": 0}'::jsonb)$$,
+SELECT results_eq('SELECT regen_drain(1)', 'SELECT pg_temp.counts(1, 1, 0)',
                   'regen_drain(1) runs one job');
 SET regen_queue.max_jobs_per_drain = 2;
-SELECT results_eq('SELECT regen_drain(10)',
-                  $$VALUES ('{"ok": true, "processedCount": 2, "completedCount": 2, "failedCount": 0}'::jsonb)$$,
+SELECT results_eq('SELECT regen_drain(10)', 'SELECT pg_temp.counts(2, 2, 0)',
                   'regen_queue.max_jobs_per_drain = 2 caps regen_drain(10) at two jobs');
 SET regen_queue.max_jobs_per_drain = 0;
-SELECT results_eq('SELECT regen_drain()',
-                  $$VALUES ('{"ok": true, "processedCount": 0, "completedCount": 0, "failedCount": 0}'::jsonb)$$,
+SELECT results_eq('SELECT regen_drain()', 'SELECT pg_temp.counts(0, 0, 0)',
                   'regen_queue.max_jobs_per_drain = 0 makes regen_drain() a no-op');
 RESET regen_queue.max_jobs_per_drain;
-SELECT results_eq('SELECT regen_drain()',
-                  $$VALUES ('{"ok": true, "processedCount": 1, "completedCount": 1, "failedCount": 0}'::jsonb)$$,
+SELECT results_eq('SELECT regen_drain()', 'SELECT pg_temp.counts(1, 1, 0)',
                   'regen_drain() runs the last due job');
 
 ------------------------------------------------------------------------------------------------

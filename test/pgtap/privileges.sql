@@ -143,30 +143,40 @@ SELECT throws_ok($$SELECT regen_enqueue('00000000-0000-4000-8000-000000000011')$
                  'app_role: a duplicate is refused with 23505');
 SELECT throws_ok($$SELECT regen_enqueue(gen_random_uuid(), '{"topic": 1}')$$, '22023', NULL,
                  'app_role: bad overrides are refused with 22023');
-SELECT throws_ok($$SELECT regen_enqueue(gen_random_uuid(), job_type => 'pgtap_unhandled')$$, '42704', NULL,
+SELECT throws_ok($$SELECT regen_enqueue(gen_random_uuid(), job_type => 'pgtap_unhandled')$$,
+                 '42704', NULL,
                  'app_role: a job type without handler is refused with 42704');
 
 SELECT throws_ok('SELECT regen_drain()', '42501', NULL, 'app_role cannot drain');
 SELECT throws_ok('SELECT regen_stats()', '42501', NULL, 'app_role cannot read regen_stats()');
-SELECT throws_ok('SELECT regen_retry(gen_random_uuid())', '42501', NULL, 'app_role cannot retry jobs');
-SELECT throws_ok('SELECT regen_cancel(gen_random_uuid())', '42501', NULL, 'app_role cannot cancel jobs');
+SELECT throws_ok('SELECT regen_retry(gen_random_uuid())',
+                 '42501', NULL, 'app_role cannot retry jobs');
+SELECT throws_ok('SELECT regen_cancel(gen_random_uuid())',
+                 '42501', NULL, 'app_role cannot cancel jobs');
 SELECT throws_ok($$SELECT regen_prune('1 day')$$, '42501', NULL, 'app_role cannot prune jobs');
 SELECT throws_ok($$SELECT regen_register_handler('pgtap_ok', 'pgtap_fixtures.ok_handler(regen_queue.job_queue)')$$,
                  '42501', NULL, 'app_role cannot register handlers');
-SELECT throws_ok($$SELECT regen_unregister_handler('pgtap_ok')$$, '42501', NULL, 'app_role cannot unregister handlers');
+SELECT throws_ok($$SELECT regen_unregister_handler('pgtap_ok')$$,
+                 '42501', NULL, 'app_role cannot unregister handlers');
 SELECT throws_ok($$SELECT regen_queue.complete_job(gen_random_uuid(), 1, '{}')$$, '42501', NULL,
                  'app_role cannot complete jobs');
-SELECT throws_ok('SELECT status FROM regen_queue.job_queue', '42501', NULL, 'app_role cannot read job_queue');
+SELECT throws_ok('SELECT status FROM regen_queue.job_queue',
+                 '42501', NULL, 'app_role cannot read job_queue');
 SELECT throws_ok($$UPDATE regen_queue.job_queue SET status = 'pending'$$, '42501', NULL,
                  'app_role cannot update job_queue');
-SELECT throws_ok($$INSERT INTO regen_queue.job_queue (plan_id) VALUES (gen_random_uuid())$$, '42501', NULL,
+SELECT throws_ok($$INSERT INTO regen_queue.job_queue (plan_id) VALUES (gen_random_uuid())$$,
+                 '42501', NULL,
                  'app_role cannot insert into job_queue directly');
-SELECT throws_ok('DELETE FROM regen_queue.job_queue', '42501', NULL, 'app_role cannot delete from job_queue');
-SELECT throws_ok('SELECT * FROM regen_queue.handler', '42501', NULL, 'app_role cannot read handler');
+SELECT throws_ok('DELETE FROM regen_queue.job_queue',
+                 '42501', NULL, 'app_role cannot delete from job_queue');
+SELECT throws_ok('SELECT * FROM regen_queue.handler',
+                 '42501', NULL, 'app_role cannot read handler');
 SELECT throws_ok($$SELECT current_setting('regen_queue.worker_token')$$, '42501', NULL,
                  'app_role cannot read the worker token with current_setting');
-SELECT throws_ok('SHOW regen_queue.worker_token', '42501', NULL, 'app_role cannot SHOW the worker token');
-SELECT throws_ok($$SET regen_queue.enabled = off$$, '42501', NULL, 'app_role cannot switch the queue off');
+SELECT throws_ok('SHOW regen_queue.worker_token',
+                 '42501', NULL, 'app_role cannot SHOW the worker token');
+SELECT throws_ok($$SET regen_queue.enabled = off$$,
+                 '42501', NULL, 'app_role cannot switch the queue off');
 SELECT throws_ok($$SELECT current_setting('regen_queue.worker_token', true)$$, '42501', NULL,
                  'app_role cannot read the worker token with current_setting(..., missing_ok)');
 RESET ROLE;
@@ -174,7 +184,8 @@ RESET ROLE;
 SET SESSION AUTHORIZATION app_role;
 SELECT is((regen_enqueue('00000000-0000-4000-8000-000000000013', job_type => 'pgtap_ok')).status, 'pending',
           'SESSION AUTHORIZATION app_role: regen_enqueue queues a job');
-SELECT throws_ok('SELECT regen_drain()', '42501', NULL, 'SESSION AUTHORIZATION app_role: cannot drain');
+SELECT throws_ok('SELECT regen_drain()',
+                 '42501', NULL, 'SESSION AUTHORIZATION app_role: cannot drain');
 SELECT throws_ok('SELECT status FROM regen_queue.job_queue', '42501', NULL,
                  'SESSION AUTHORIZATION app_role: cannot read job_queue');
 RESET SESSION AUTHORIZATION;
@@ -215,14 +226,18 @@ SELECT matches((SELECT last_error FROM regen_queue.job_queue WHERE plan_id = '00
                'a handler worker_role may not execute fails its job with 42501');
 
 SET ROLE worker_role;
-SELECT throws_ok($$SELECT regen_enqueue(gen_random_uuid())$$, '42501', NULL, 'worker_role cannot queue jobs');
+SELECT throws_ok($$SELECT regen_enqueue(gen_random_uuid())$$,
+                 '42501', NULL, 'worker_role cannot queue jobs');
 SELECT throws_ok('SELECT regen_stats()', '42501', NULL, 'worker_role cannot read regen_stats()');
-SELECT throws_ok('SELECT regen_retry(gen_random_uuid())', '42501', NULL, 'worker_role cannot retry jobs');
-SELECT throws_ok('SELECT regen_cancel(gen_random_uuid())', '42501', NULL, 'worker_role cannot cancel jobs');
+SELECT throws_ok('SELECT regen_retry(gen_random_uuid())',
+                 '42501', NULL, 'worker_role cannot retry jobs');
+SELECT throws_ok('SELECT regen_cancel(gen_random_uuid())',
+                 '42501', NULL, 'worker_role cannot cancel jobs');
 SELECT throws_ok($$SELECT regen_prune('1 day')$$, '42501', NULL, 'worker_role cannot prune jobs');
 SELECT throws_ok($$SELECT regen_register_handler('pgtap_ok', 'pgtap_fixtures.private_handler(regen_queue.job_queue)')$$,
                  '42501', NULL, 'worker_role cannot register handlers');
-SELECT throws_ok($$SELECT regen_unregister_handler('pgtap_ok')$$, '42501', NULL, 'worker_role cannot unregister handlers');
+SELECT throws_ok($$SELECT regen_unregister_handler('pgtap_ok')$$,
+                 '42501', NULL, 'worker_role cannot unregister handlers');
 SELECT throws_ok($$SELECT regen_queue.complete_job(gen_random_uuid(), 1, '{}')$$, '42501', NULL,
                  'worker_role cannot call complete_job');
 SELECT throws_ok($$SELECT regen_queue.fail_job(gen_random_uuid(), 1, 'x')$$, '42501', NULL,
@@ -232,10 +247,13 @@ SELECT throws_ok($$INSERT INTO regen_queue.handler (job_type, handler)
                  '42501', NULL, 'worker_role cannot insert handlers');
 SELECT throws_ok($$UPDATE regen_queue.handler SET handler = 'pgtap_fixtures.fail_handler(regen_queue.job_queue)'$$,
                  '42501', NULL, 'worker_role cannot change handlers');
-SELECT throws_ok('DELETE FROM regen_queue.handler', '42501', NULL, 'worker_role cannot delete handlers');
-SELECT throws_ok($$INSERT INTO regen_queue.job_queue (plan_id) VALUES (gen_random_uuid())$$, '42501', NULL,
+SELECT throws_ok('DELETE FROM regen_queue.handler',
+                 '42501', NULL, 'worker_role cannot delete handlers');
+SELECT throws_ok($$INSERT INTO regen_queue.job_queue (plan_id) VALUES (gen_random_uuid())$$,
+                 '42501', NULL,
                  'worker_role cannot insert jobs');
-SELECT throws_ok('DELETE FROM regen_queue.job_queue', '42501', NULL, 'worker_role cannot delete jobs');
+SELECT throws_ok('DELETE FROM regen_queue.job_queue',
+                 '42501', NULL, 'worker_role cannot delete jobs');
 SELECT throws_ok($$UPDATE regen_queue.job_queue SET payload = '{}'$$, '42501', NULL,
                  'worker_role cannot change a job''s payload');
 SELECT throws_ok('UPDATE regen_queue.job_queue SET priority = 0', '42501', NULL,
@@ -268,7 +286,8 @@ SELECT regen_enqueue('00000000-0000-4000-8000-000000000015', job_type => 'pgtap_
 SET SESSION AUTHORIZATION worker_role;
 SELECT is(pg_temp.drain_outcome(), pg_temp.counts(1, 1, 0),
           'SESSION AUTHORIZATION worker_role: drains');
-SELECT throws_ok('SELECT regen_stats()', '42501', NULL, 'SESSION AUTHORIZATION worker_role: cannot read regen_stats()');
+SELECT throws_ok('SELECT regen_stats()',
+                 '42501', NULL, 'SESSION AUTHORIZATION worker_role: cannot read regen_stats()');
 RESET SESSION AUTHORIZATION;
 
 ------------------------------------------------------------------------------------------------
@@ -296,15 +315,19 @@ SELECT is((regen_retry('00000000-0000-4000-8000-00000000f001')).status, 'pending
 SELECT is((regen_cancel('00000000-0000-4000-8000-00000000f004')).last_error, 'cancelled by postgres',
           'ops_role cancels a pending job');
 SELECT is(regen_prune('1 day'), 1::bigint, 'ops_role prunes the job that finished two days ago');
-SELECT throws_ok($$SELECT regen_enqueue(gen_random_uuid())$$, '42501', NULL, 'ops_role cannot queue jobs');
+SELECT throws_ok($$SELECT regen_enqueue(gen_random_uuid())$$,
+                 '42501', NULL, 'ops_role cannot queue jobs');
 SELECT throws_ok('SELECT regen_drain()', '42501', NULL, 'ops_role cannot drain');
 SELECT throws_ok($$SELECT regen_register_handler('pgtap_ok', 'pgtap_fixtures.private_handler(regen_queue.job_queue)')$$,
                  '42501', NULL, 'ops_role cannot register handlers');
-SELECT throws_ok($$SELECT regen_unregister_handler('pgtap_ok')$$, '42501', NULL, 'ops_role cannot unregister handlers');
+SELECT throws_ok($$SELECT regen_unregister_handler('pgtap_ok')$$,
+                 '42501', NULL, 'ops_role cannot unregister handlers');
 SELECT throws_ok($$SELECT regen_queue.complete_job(gen_random_uuid(), 1, '{}')$$, '42501', NULL,
                  'ops_role cannot call complete_job');
-SELECT throws_ok('SELECT * FROM regen_queue.handler', '42501', NULL, 'ops_role cannot read handler');
-SELECT throws_ok($$INSERT INTO regen_queue.job_queue (plan_id) VALUES (gen_random_uuid())$$, '42501', NULL,
+SELECT throws_ok('SELECT * FROM regen_queue.handler',
+                 '42501', NULL, 'ops_role cannot read handler');
+SELECT throws_ok($$INSERT INTO regen_queue.job_queue (plan_id) VALUES (gen_random_uuid())$$,
+                 '42501', NULL,
                  'ops_role cannot insert jobs');
 SELECT throws_ok($$UPDATE regen_queue.job_queue SET payload = '{}'$$, '42501', NULL,
                  'ops_role cannot change a job''s payload');
@@ -329,7 +352,8 @@ SET SESSION AUTHORIZATION ops_role;
 SELECT is((regen_cancel('00000000-0000-4000-8000-00000000f005')).last_error, 'cancelled by ops_role',
           'SESSION AUTHORIZATION ops_role: cancels, and the job says who did');
 SELECT is((SELECT pending FROM regen_stats()), 1::bigint, 'SESSION AUTHORIZATION ops_role: reads regen_stats()');
-SELECT throws_ok('SELECT regen_drain()', '42501', NULL, 'SESSION AUTHORIZATION ops_role: cannot drain');
+SELECT throws_ok('SELECT regen_drain()',
+                 '42501', NULL, 'SESSION AUTHORIZATION ops_role: cannot drain');
 RESET SESSION AUTHORIZATION;
 
 SELECT * FROM finish();
