@@ -281,7 +281,8 @@ RESET SESSION AUTHORIZATION;
 SELECT is((SELECT status::text FROM regen_queue.job_queue WHERE plan_id = '00000000-0000-4000-8000-000000000014'),
           'completed', 'pgtap_worker_login''s drain completed the job');
 
--- worker_role itself as the session user. It is NOLOGIN, like app_role and ops_role.
+-- worker_role itself as the session user. It is NOLOGIN, like app_role and ops_role: a drain
+-- must still work, since the role is allowed to call regen_drain() and nothing asks it to log in.
 SELECT regen_enqueue('00000000-0000-4000-8000-000000000015', job_type => 'pgtap_ok') \g /dev/null
 SET SESSION AUTHORIZATION worker_role;
 SELECT is(pg_temp.drain_outcome(), pg_temp.counts(1, 1, 0),
