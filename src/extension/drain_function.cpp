@@ -15,6 +15,7 @@
 
 extern "C"
 {
+#include "access/xact.h"
 #include "access/xlog.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
@@ -44,6 +45,7 @@ struct DrainRequest
 {
     pg_atomic_uint32 stop_requested;
     Oid database;
+    Oid authenticated_role; // who logged in: may log in, unlike a SET SESSION AUTHORIZATION role
     Oid session_role;
     Oid current_role;
     int64 max_jobs;
@@ -247,6 +249,7 @@ extern "C"
         memset(static_cast<void *>(request), 0, sizeof(DrainRequest));
         pg_atomic_init_u32(&request->stop_requested, 0);
         request->database = MyDatabaseId;
+        request->authenticated_role = GetAuthenticatedUserId();
         request->session_role = GetSessionUserId();
         request->current_role = GetUserId();
         request->max_jobs = max_jobs;
@@ -273,7 +276,17 @@ extern "C"
             return; // the caller gave up before this worker started: nothing was claimed
         auto *request = static_cast<DrainRequest *>(dsm_segment_address(segment));
 
-        BackgroundWorkerInitializeConnectionByOid(request->database, request->session_role, 0);
+        // Connect as the role that logged in, then take on the caller's session user and
+        // current role, as parallel workers do: the session user may be a role that cannot log
+        // in (SET SESSION AUTHORIZATION), which a connection as that role would refuse.
+        BackgroundWorkerInitializeConnectionByOid(request->database, request->authenticated_role,
+                                                  0);
+        if (request->session_role != request->authenticated_role)
+        {
+            StartTransactionCommand();
+            SetSessionAuthorization(request->session_role, superuser_arg(request->session_role));
+            CommitTransactionCommand();
+        }
         if (request->current_role != request->session_role)
             SetUserIdAndSecContext(request->current_role, SECURITY_LOCAL_USERID_CHANGE);
         pgstat_report_appname("regen_queue drain");
