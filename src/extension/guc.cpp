@@ -82,6 +82,17 @@ define_switches()
         &guc_inline_processing, false, PGC_SUSET, 0, nullptr, nullptr, nullptr);
 }
 
+// GUC_SUPERUSER_ONLY still lets members of pg_read_all_settings read a setting; the token is
+// for superusers alone, so everybody else sees a mask (an error here would break their
+// SELECT * FROM pg_settings).
+const char *
+show_worker_token()
+{
+    if (superuser())
+        return guc_worker_token != nullptr ? guc_worker_token : "";
+    return (guc_worker_token == nullptr || guc_worker_token[0] == '\0') ? "" : "********";
+}
+
 void
 define_security()
 {
@@ -89,7 +100,7 @@ define_security()
         "regen_queue.worker_token", "Shared bearer token of the HTTP drain route.",
         "Mirrors REGENERATION_WORKER_TOKEN. Readable by superusers only.", &guc_worker_token, "",
         PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, nullptr, nullptr,
-        nullptr);
+        show_worker_token);
 
     DefineCustomStringVariable("regen_queue.environment",
                                "Deployment environment: production requires a worker token.",
