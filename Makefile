@@ -17,12 +17,12 @@ DATA = src/sql/regen_queue--$(EXTVERSION).sql
 #   isolation specs (test/isolation/specs/, test/isolation/expected/): interleavings;
 #   TAP cluster tests (test/tap/*.pl): restarts, crashes, reloads, replicas, pg_cron.
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
-REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=./test/regress.conf \
+REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=./test/regress.conf --encoding=UTF8 \
 	--load-extension=regen_queue
 
 ISOLATION = $(patsubst test/isolation/specs/%.spec,%,\
 	$(sort $(wildcard test/isolation/specs/*.spec)))
-ISOLATION_OPTS = --temp-instance=./tmp_check_iso --temp-config=./test/regress.conf \
+ISOLATION_OPTS = --temp-instance=./tmp_check_iso --temp-config=./test/regress.conf --encoding=UTF8 \
 	--inputdir=test/isolation --outputdir=output_iso --load-extension=regen_queue
 
 TAP_TESTS = 1

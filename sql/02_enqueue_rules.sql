@@ -45,8 +45,7 @@ SELECT regress_rules.try($$SELECT regen_enqueue('00000000-0000-0000-0000-0000000
 SELECT regress_rules.try($$SELECT regen_enqueue('00000000-0000-0000-0000-000000000001',
                                                 job_type => 'Not A Type')$$);
 
--- priority is -1000000 to 1000000 (the table's check; its DETAIL, which shows the whole row,
--- is left out)
+-- priority is -1000000 to 1000000, as the table's check says; refused before any insert
 SELECT split_part(regress_rules.try($$SELECT regen_enqueue('00000000-0000-0000-0000-000000000001',
                                                           priority => 1000001)$$), ' | ', 1);
 SELECT split_part(regress_rules.try($$SELECT regen_enqueue('00000000-0000-0000-0000-000000000001',

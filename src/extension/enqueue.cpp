@@ -26,6 +26,7 @@ namespace
 
 constexpr int kDefaultMaxAttempts = 3;
 constexpr int kMaxAttemptsLimit = 100;
+constexpr int kPriorityLimit = 1000000; // as job_queue_priority_check
 constexpr int kInsertTries = 3;
 
 SPIPlanPtr insert_plan = nullptr;
@@ -192,6 +193,19 @@ report_active_job(Datum plan_id, const char *job_type)
 }
 
 int
+checked_priority(FunctionCallInfo fcinfo)
+{
+    int priority = PG_ARGISNULL(3) ? 0 : PG_GETARG_INT32(3);
+
+    if (priority < -kPriorityLimit || priority > kPriorityLimit)
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                 errmsg("priority must be between %d and %d", -kPriorityLimit, kPriorityLimit),
+                 errdetail("The value given was %d.", priority)));
+    return priority;
+}
+
+int
 checked_max_attempts(FunctionCallInfo fcinfo)
 {
     int max_attempts = PG_ARGISNULL(5) ? kDefaultMaxAttempts : PG_GETARG_INT32(5);
@@ -226,7 +240,7 @@ extern "C"
         Datum plan_id = PG_GETARG_DATUM(0);
         char *payload = PG_ARGISNULL(1) ? pstrdup("{\"overrides\": {}}")
                                         : payload_from_overrides(PG_GETARG_JSONB_P(1));
-        int priority = PG_ARGISNULL(3) ? 0 : PG_GETARG_INT32(3);
+        int priority = checked_priority(fcinfo);
         int max_attempts = checked_max_attempts(fcinfo);
         char *job_type =
             PG_ARGISNULL(6) ? pstrdup("plan_regeneration") : text_to_cstring(PG_GETARG_TEXT_PP(6));
