@@ -197,11 +197,15 @@ END;
 
 ------------------------------------------------------------------------------------------------
 -- Operations: retry, cancel, prune, stats
+--
+-- SECURITY DEFINER with a pinned search_path: an operator role needs EXECUTE on these and no
+-- privilege on the tables, so it can change jobs only through these transitions.
 ------------------------------------------------------------------------------------------------
 
 CREATE FUNCTION regen_retry(job_id uuid)
 RETURNS regen_queue.job_queue
 LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -236,6 +240,7 @@ $$;
 CREATE FUNCTION regen_cancel(job_id uuid)
 RETURNS regen_queue.job_queue
 LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -271,6 +276,7 @@ $$;
 CREATE FUNCTION regen_prune(older_than interval, batch_size integer DEFAULT 10000)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -305,6 +311,7 @@ CREATE FUNCTION regen_stats(
     OUT jobs_per_second_5min double precision)
 RETURNS record
 LANGUAGE sql STABLE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
     SELECT count(*) FILTER (WHERE j.status = 'pending'),

@@ -94,8 +94,10 @@ SELECT is_definer('public', 'regen_enqueue', ARRAY['uuid', 'jsonb', 'uuid', 'int
 SELECT isnt_definer('public', 'regen_drain', ARRAY['integer'],
                     'regen_drain is not SECURITY DEFINER (handlers run as the caller)');
 SELECT set_eq('SELECT signature FROM rq_functions WHERE prosecdef',
-              ARRAY['regen_enqueue(uuid,jsonb,uuid,integer,timestamp with time zone,integer,text)'],
-              'regen_enqueue is the only SECURITY DEFINER function');
+              ARRAY['regen_enqueue(uuid,jsonb,uuid,integer,timestamp with time zone,integer,text)',
+                    'regen_stats()', 'regen_retry(uuid)', 'regen_cancel(uuid)',
+                    'regen_prune(interval,integer)'],
+              'regen_enqueue and the operations functions are the SECURITY DEFINER ones');
 SELECT is_empty($$SELECT signature FROM rq_functions
                    WHERE prosecdef
                      AND NOT 'search_path=pg_catalog, pg_temp' = ANY (coalesce(proconfig, '{}'))$$,
