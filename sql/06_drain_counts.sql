@@ -66,8 +66,8 @@ SELECT regress_counts.enqueue(30, 1, 'permanent');
 SELECT regen_drain();
 SELECT * FROM regress_counts.by_status();
 
--- A drain larger than one claim batch (64 jobs) counts each job once: 150 due jobs, the
--- default bound (regen_queue.max_jobs_per_drain = 100), then the rest.
+-- A drain larger than one claim batch (the first claims 32 jobs) counts each job once: 150 due
+-- jobs, the default bound (regen_queue.max_jobs_per_drain = 100), then the rest.
 TRUNCATE regen_queue.job_queue, regress_counts.run_log;
 SHOW regen_queue.max_jobs_per_drain;
 SELECT regress_counts.enqueue(100, 150);
