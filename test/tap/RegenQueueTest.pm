@@ -3,6 +3,7 @@
 #
 # The handler h(job) looks at the job's overrides.topic:
 #   "sleep"     sleeps 60 s (long enough to kill its process in the middle of it);
+#   "sleep once" sleeps 60 s on its first attempt only, and succeeds on a later one;
 #   "terminate" terminates its own backend (the job keeps killing whatever runs it);
 #   anything else returns {"ok": true, "topic": <topic>}.
 package RegenQueueTest;
@@ -17,7 +18,7 @@ use Test::More;
 use Time::HiRes qw(usleep time);
 
 our @EXPORT = qw(rq_node rq_install rq_enqueue poll_until stays_until wait_for_setting
-  rq_pid_of);
+  rq_pid_of rq_sqlstate);
 
 # Start a node with regen_queue preloaded; $extra_conf is appended to postgresql.conf.
 sub rq_node
@@ -47,7 +48,7 @@ CREATE FUNCTION public.h(j regen_queue.job_queue) RETURNS jsonb LANGUAGE plpgsql
 DECLARE
     topic text := j.payload->'overrides'->>'topic';
 BEGIN
-    IF topic = 'sleep' THEN
+    IF topic = 'sleep' OR (topic = 'sleep once' AND j.attempts = 1) THEN
         PERFORM pg_sleep(60);
     ELSIF topic = 'terminate' THEN
         PERFORM pg_terminate_backend(pg_backend_pid());
@@ -127,6 +128,20 @@ sub rq_pid_of
 	$where .= " AND datname = '$db'" if defined $db;
 	return $node->safe_psql('postgres',
 		"SELECT coalesce(string_agg(pid::text, ','), '') FROM pg_stat_activity WHERE $where");
+}
+
+# Run $sql with errors allowed; return the SQLSTATE of its last error ('' when none).
+sub rq_sqlstate
+{
+	my ($node, $db, $sql) = @_;
+	my ($stdout, $stderr) = ('', '');
+
+	$node->psql(
+		$db, "$sql;\n\\echo SQLSTATE=:LAST_ERROR_SQLSTATE",
+		stdout => \$stdout,
+		stderr => \$stderr,
+		on_error_stop => 0);
+	return $stdout =~ /SQLSTATE=(\w+)\s*$/ ? ($1 eq '00000' ? '' : $1) : "no answer: $stderr";
 }
 
 1;
