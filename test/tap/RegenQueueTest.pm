@@ -30,7 +30,6 @@ sub rq_node
 	$node->append_conf('postgresql.conf',
 		"shared_preload_libraries = 'regen_queue'\n"
 		  . "max_worker_processes = 16\n"
-		  . "log_min_messages = log\n"
 		  . ($extra_conf // ''));
 	$node->start;
 	return $node;
