@@ -7,12 +7,13 @@
 namespace regen::pg::sql
 {
 
-// $1 lease lifetime in ms. Jobs of an expired lease go back to pending, or fail when the lease
+// $1 lease lifetime in ms. Returns each job with the attempt during which its lease expired.
+// Jobs of an expired lease go back to pending, or fail when the lease
 // was theirs alone and they have no attempt left. When the lease was shared, nobody knows which
 // job killed the process: the attempt is given back and the job is claimed alone from now on.
 constexpr const char *kReapExpiredLeases = R"SQL(
 WITH expired AS (
-    SELECT id FROM regen_queue.job_queue
+    SELECT id, attempts FROM regen_queue.job_queue
      WHERE status = 'processing' AND lease_expires_at < statement_timestamp()
      ORDER BY lease_expires_at
      LIMIT 1000
@@ -30,7 +31,7 @@ UPDATE regen_queue.job_queue j
        lease_owner = NULL, lease_expires_at = NULL, updated_at = clock_timestamp()
   FROM expired
  WHERE j.id = expired.id
-RETURNING j.id, j.status::text, j.attempts, j.run_alone
+RETURNING j.id, j.status::text, expired.attempts, j.run_alone
 )SQL";
 
 // $1 drain id, $2 how many, $3 the drain's notion of now, ($4, $5, $6) the position after
