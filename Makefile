@@ -29,7 +29,10 @@ TAP_TESTS = 1
 PROVE_TESTS = $(sort $(wildcard test/tap/*.pl))
 
 PG_CONFIG ?= pg_config
-PG_CXXFLAGS = -std=c++17 -Wextra
+# -MMD -MP: each object also gets a .d file listing the headers it includes, so that changing a
+# header (queue_sql.hpp holds every statement) rebuilds what uses it; PGXS alone would not.
+PG_CXXFLAGS = -std=c++17 -Wextra -MMD -MP
+EXTRA_CLEAN = $(OBJS:.o=.d)
 SHLIB_LINK = -lstdc++
 
 # JIT inlining would need LLVM bitcode of C++ code that only drives SPI and fmgr calls,
@@ -41,3 +44,5 @@ include $(PGXS)
 
 # PostgreSQL's headers are not ours to warn about.
 override CPPFLAGS := -isystem $(includedir_server) $(CPPFLAGS)
+
+-include $(OBJS:.o=.d)
