@@ -10,6 +10,8 @@
 
 extern "C"
 {
+#include "lib/stringinfo.h"
+#include "utils/elog.h"
 #include "utils/varlena.h"
 }
 
@@ -126,10 +128,13 @@ define_worker_settings()
                             nullptr, &guc_lease_timeout_s, kDefaultLeaseTimeoutS, kMinLeaseTimeoutS,
                             kMaxLeaseTimeoutS, PGC_SUSET, GUC_UNIT_S, nullptr, nullptr, nullptr);
 
-    DefineCustomStringVariable("regen_queue.worker_role",
-                               "Role the background worker runs handlers as.",
-                               "Empty means the bootstrap superuser.", &guc_worker_role, "",
-                               PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    // A PGC_POSTMASTER setting can only be defined while the library is preloaded; loaded later
+    // (CREATE EXTENSION without preloading), the library has no background worker to configure.
+    if (process_shared_preload_libraries_in_progress)
+        DefineCustomStringVariable("regen_queue.worker_role",
+                                   "Role the background worker runs handlers as.",
+                                   "Empty means the bootstrap superuser.", &guc_worker_role, "",
+                                   PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
 }
 
 } // namespace
@@ -141,6 +146,67 @@ define_gucs()
     define_security();
     define_worker_settings();
     MarkGUCPrefixReserved("regen_queue");
+}
+
+namespace
+{
+
+emit_log_hook_type previous_emit_log_hook = nullptr;
+constexpr const char *kTokenName = "regen_queue.worker_token";
+constexpr size_t kMaskAnywhereLength = 8;
+
+// A copy of `text` with every occurrence of `secret` masked, or nullptr when there is none.
+char *
+masked(const char *text, const char *secret)
+{
+    if (text == nullptr || strstr(text, secret) == nullptr)
+        return nullptr;
+
+    StringInfoData out;
+    size_t secret_len = strlen(secret);
+    initStringInfo(&out);
+    for (const char *at = text; *at != '\0';)
+    {
+        const char *found = strstr(at, secret);
+        if (found == nullptr)
+        {
+            appendStringInfoString(&out, at);
+            break;
+        }
+        appendBinaryStringInfo(&out, at, (int)(found - at));
+        appendStringInfoString(&out, "********");
+        at = found + secret_len;
+    }
+    return out.data;
+}
+
+void
+mask_worker_token(ErrorData *edata)
+{
+    const char *token = guc_worker_token;
+
+    // A short token is masked only in lines about the setting itself, so that a careless one
+    // does not garble every log line that happens to contain its characters.
+    bool about_token = edata->message != nullptr && strstr(edata->message, kTokenName) != nullptr;
+    if (token != nullptr && token[0] != '\0' && edata->output_to_server &&
+        (about_token || strlen(token) >= kMaskAnywhereLength))
+    {
+        if (char *message = masked(edata->message, token))
+            edata->message = message;
+        if (char *detail = masked(edata->detail, token))
+            edata->detail = detail;
+    }
+    if (previous_emit_log_hook != nullptr)
+        previous_emit_log_hook(edata);
+}
+
+} // namespace
+
+void
+redact_worker_token_in_logs()
+{
+    previous_emit_log_hook = emit_log_hook;
+    emit_log_hook = mask_worker_token;
 }
 
 void

@@ -27,6 +27,10 @@ extern char *guc_worker_role;
 
 void define_gucs();
 
+// Mask the worker token wherever this process would write it to the server log, such as
+// PostgreSQL's "parameter ... changed to ..." line on a reload. Installed when preloading.
+void redact_worker_token_in_logs();
+
 // Raise the documented error when regen_queue.enabled is off.
 void require_enabled();
 
