@@ -17,6 +17,7 @@ extern "C"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "tcop/tcopprot.h"
+#include "utils/acl.h"
 #include "utils/varlena.h"
 }
 
@@ -44,6 +45,14 @@ struct DatabaseWorker
 };
 
 DatabaseWorker workers[kMaxWorkerDatabases];
+
+// Wait after `failures` drains in a row failed: 1 s doubling, at most kWorkerBackoffMaxS.
+int
+drain_backoff_ms(int failures)
+{
+    int shift = Min(Max(failures - 1, 0), 6);
+    return Min(1000 << shift, kWorkerBackoffMaxS * 1000);
+}
 
 void
 setup_signals()
@@ -193,12 +202,34 @@ stop_all_workers(int, Datum)
             TerminateBackgroundWorker(worker.handle);
 }
 
-// One drain; an error is logged and the worker goes on after the usual interval.
+// Report a failed drain in one line the operator can act on: the statement text of the queue
+// query that failed says nothing to them, the database and role do.
+void
+report_failed_drain(const char *database, ErrorData *edata, int failures)
+{
+    bool privileges = edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE;
+
+    ereport(WARNING,
+            (errcode(edata->sqlerrcode),
+             errmsg("regen_queue: drain of database \"%s\" failed: %s", database, edata->message),
+             edata->detail ? errdetail("%s", edata->detail) : 0,
+             privileges ? errhint("The background worker runs as role \"%s\"; grant it what the "
+                                  "README's Privileges section grants worker_role.",
+                                  GetUserNameFromId(GetSessionUserId(), false))
+                        : 0,
+             failures > 1 ? errcontext("failure %d in a row; the next drain waits %d s", failures,
+                                       drain_backoff_ms(failures) / 1000)
+                          : 0));
+}
+
+// One drain. An error is logged and the worker goes on after the interval, or after a longer
+// wait while drains keep failing (failed_drains counts them).
 bool
-drain_once(const char *database)
+drain_once(const char *database, int &failed_drains)
 {
     static bool reported_missing = false;
     volatile bool budget_used_up = false;
+    MemoryContext memory = CurrentMemoryContext;
 
     if (!guc_enabled || guc_max_jobs_per_drain == 0)
         return false;
@@ -219,20 +250,45 @@ drain_once(const char *database)
             DrainOptions options;
             options.max_jobs = guc_max_jobs_per_drain;
             options.lease_ms = guc_lease_timeout_s * 1000;
-            options.log_level = LOG;
+            options.log_level = DEBUG1;
             core::DrainCounts counts = drain_jobs(options, nullptr);
             budget_used_up = counts.processed >= options.max_jobs;
         }
+        failed_drains = 0;
     }
     PG_CATCH();
     {
-        EmitErrorReport();
+        MemoryContextSwitchTo(memory);
+        ErrorData *edata = CopyErrorData();
         FlushErrorState();
         AbortCurrentTransaction();
         pgstat_report_activity(STATE_IDLE, nullptr);
+        failed_drains++;
+        StartTransactionCommand(); // the role's name comes from the catalogs
+        report_failed_drain(database, edata, failed_drains);
+        CommitTransactionCommand();
+        FreeErrorData(edata);
     }
     PG_END_TRY();
     return budget_used_up;
+}
+
+// Take on regen_queue.worker_role, if set, as the session user: handlers run as that role.
+// The worker connects as the bootstrap superuser, so the role need not be able to log in.
+void
+become_worker_role()
+{
+    if (guc_worker_role == nullptr || guc_worker_role[0] == '\0')
+        return;
+    StartTransactionCommand();
+    Oid role = get_role_oid(guc_worker_role, true);
+    if (!OidIsValid(role))
+        ereport(ERROR,
+                (errcode(ERRCODE_UNDEFINED_OBJECT),
+                 errmsg("regen_queue.worker_role \"%s\" does not exist", guc_worker_role),
+                 errhint("Create the role, or change regen_queue.worker_role and restart.")));
+    SetSessionAuthorization(role, superuser_arg(role));
+    CommitTransactionCommand();
 }
 
 } // namespace
@@ -286,21 +342,25 @@ regen_database_worker_main(Datum arg)
 
     strlcpy(database, MyBgworkerEntry->bgw_extra, NAMEDATALEN);
     setup_signals();
-    BackgroundWorkerInitializeConnection(database, guc_worker_role[0] ? guc_worker_role : nullptr,
-                                         0);
+    BackgroundWorkerInitializeConnection(database, nullptr, 0);
+    become_worker_role();
     pgstat_report_appname("regen_queue worker");
     publish_worker_latch(slot);
     ereport(LOG, (errmsg("regen_queue worker started for database \"%s\"", database)));
 
+    int failed_drains = 0;
     for (;;)
     {
         CHECK_FOR_INTERRUPTS();
         reload_config_if_asked();
-        if (drain_once(database))
+        if (drain_once(database, failed_drains))
             continue; // more jobs may be due right away
 
-        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-                        guc_drain_interval_ms, PG_WAIT_EXTENSION);
+        long wait_ms = guc_drain_interval_ms;
+        if (failed_drains > 0)
+            wait_ms = Max(wait_ms, (long)drain_backoff_ms(failed_drains));
+        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms,
+                        PG_WAIT_EXTENSION);
         ResetLatch(MyLatch);
     }
 }
