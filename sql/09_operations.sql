@@ -184,12 +184,15 @@ TRUNCATE regen_queue.job_queue;
 \x on
 SELECT * FROM regen_stats();
 
--- 31-33 pending (33 not due yet, 31 queued an hour ago), 34-35 processing (35 with an expired
--- lease), 36-39 completed (39 a day ago), 40-42 failed (42 two hours ago).
+-- 31-33 pending (31 due for an hour; 33 queued three hours ago but not due yet, so it does not
+-- count in oldest_pending_age), 34-35 processing (35 with an expired lease), 36-39 completed
+-- (39 a day ago), 40-42 failed (42 two hours ago).
 SELECT count(regress_ops.enqueue(n)) FROM generate_series(31, 42) AS n;
-UPDATE regen_queue.job_queue SET created_at = now() - interval '1 hour'
+UPDATE regen_queue.job_queue
+   SET created_at = now() - interval '1 hour', scheduled_for = now() - interval '1 hour'
  WHERE plan_id = regress_ops.plan(31);
-UPDATE regen_queue.job_queue SET scheduled_for = now() + interval '1 hour'
+UPDATE regen_queue.job_queue
+   SET created_at = now() - interval '3 hours', scheduled_for = now() + interval '1 hour'
  WHERE plan_id = regress_ops.plan(33);
 UPDATE regen_queue.job_queue
    SET status = 'processing', attempts = 1, lease_owner = 0,

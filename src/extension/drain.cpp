@@ -371,13 +371,15 @@ stop_requested_now(pg_atomic_uint32 *stop_requested)
     return stop_requested != nullptr && pg_atomic_read_u32(stop_requested) != 0;
 }
 
-// Complete the batch's successful jobs so far.
+// Every job whose handler returned counts as completed, also one whose handler finished the
+// job itself (regen_queue.complete_job on its own job), which the statement then leaves alone:
+// so processedCount is always completedCount + failedCount.
 void
 complete_done(Drain &drain, Completions &done)
 {
     if (done.count > 0)
-        drain.counts.completed += (int64)complete_jobs(done.count, done.ids, done.attempts,
-                                                       done.results, done.result_nulls);
+        (void)complete_jobs(done.count, done.ids, done.attempts, done.results, done.result_nulls);
+    drain.counts.completed += done.count;
     done.count = 0;
 }
 

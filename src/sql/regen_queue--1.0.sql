@@ -210,6 +210,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     job regen_queue.job_queue;
+    active text;
 BEGIN
     SELECT j.* INTO job FROM regen_queue.job_queue j WHERE j.id = regen_retry.job_id FOR UPDATE;
     IF NOT FOUND THEN
@@ -229,8 +230,13 @@ BEGIN
         RETURNING j.* INTO job;
     EXCEPTION
         WHEN unique_violation THEN
+            SELECT format('Job %s is %s.', a.id, a.status) INTO active
+              FROM regen_queue.job_queue a
+             WHERE a.plan_id = job.plan_id AND a.job_type = job.job_type
+               AND a.status IN ('pending', 'processing');
             RAISE EXCEPTION 'plan % already has an active "%" job', job.plan_id, job.job_type
                 USING ERRCODE = 'unique_violation',
+                      DETAIL = coalesce(active, ''),
                       HINT = 'Wait for the active job to finish, then retry this one.';
     END;
     RETURN job;
@@ -319,7 +325,8 @@ BEGIN ATOMIC
            count(*) FILTER (WHERE j.status = 'processing'),
            count(*) FILTER (WHERE j.status = 'completed'),
            count(*) FILTER (WHERE j.status = 'failed'),
-           now() - min(j.created_at) FILTER (WHERE j.status = 'pending'),
+           now() - min(j.scheduled_for) FILTER (WHERE j.status = 'pending'
+                                                  AND j.scheduled_for <= now()),
            count(*) FILTER (WHERE j.status = 'processing' AND j.lease_expires_at < now()),
            count(*) FILTER (WHERE j.status = 'failed' AND j.completed_at > now() - '1 hour'::interval),
            count(*) FILTER (WHERE j.status = 'completed'
@@ -328,6 +335,14 @@ BEGIN ATOMIC
                                AND j.completed_at > now() - '5 minutes'::interval)) / 300.0
       FROM regen_queue.job_queue j;
 END;
+
+COMMENT ON FUNCTION regen_stats() IS
+    'pending and due (pending with scheduled_for <= now()) jobs; processing, completed, failed; '
+    'oldest_pending_age: how long the oldest due job has waited since it became due; '
+    'expired_leases: processing jobs past their lease (their process died, or a handler runs '
+    'longer than regen_queue.lease_timeout); failed_last_hour: jobs that ended failed in the last '
+    'hour (attempts that will be retried are not counted); completed_last_5min and '
+    'jobs_per_second_5min: completions in the last five minutes';
 
 ------------------------------------------------------------------------------------------------
 -- Privileges: nothing for PUBLIC; the README shows the grants for application and worker roles

@@ -5,7 +5,7 @@
 -- runs in autocommit: it empties regen_queue.job_queue when it starts and when it ends.
 SET client_min_messages = warning;
 DELETE FROM regen_queue.job_queue;
-SELECT plan(131);
+SELECT plan(132);
 
 -- The DETAIL of the error a statement raises (NULL when it raises none).
 CREATE FUNCTION pg_temp.error_detail(statement text) RETURNS text
@@ -275,9 +275,15 @@ SELECT results_eq($$SELECT pending, due, processing, completed, failed, expired_
                   $$VALUES (1::bigint, 0::bigint, 0::bigint, 2::bigint, 1::bigint, 0::bigint,
                             1::bigint, 2::bigint, 0.006667)$$,
                   'regen_stats() counts the queue');
+SELECT is((SELECT oldest_pending_age FROM regen_stats()), NULL,
+          'oldest_pending_age counts due jobs only, and the one pending job is not due');
+UPDATE regen_queue.job_queue SET scheduled_for = scheduled_for - interval '1 day'
+ WHERE status = 'pending';
 SELECT is((SELECT oldest_pending_age FROM regen_stats()),
-          (SELECT now() - created_at FROM regen_queue.job_queue WHERE status = 'pending'),
-          'oldest_pending_age is the age of the pending job');
+          (SELECT now() - scheduled_for FROM regen_queue.job_queue WHERE status = 'pending'),
+          'oldest_pending_age is how long the oldest due job has waited since it became due');
+UPDATE regen_queue.job_queue SET scheduled_for = scheduled_for + interval '1 day'
+ WHERE status = 'pending';
 SELECT results_eq($$SELECT a.name COLLATE "default", format_type(a.type, NULL) COLLATE "default", a.mode
                       FROM pg_proc p,
                            unnest(p.proargnames, p.proallargtypes, p.proargmodes) WITH ORDINALITY a(name, type, mode, n)
