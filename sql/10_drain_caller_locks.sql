@@ -9,7 +9,7 @@ INSERT INTO caller_locks_plan VALUES (1, 0);
 CREATE FUNCTION caller_locks_handler(job regen_queue.job_queue) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE caller_locks_plan SET touched = touched + 1 WHERE id = 1;
+    UPDATE public.caller_locks_plan SET touched = touched + 1 WHERE id = 1;
     RETURN '{"touched": true}';
 END
 $$;

@@ -30,6 +30,7 @@ extern "C"
 #include "common/pg_prng.h"
 #include "utils/array.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/resowner.h"
 }
@@ -317,7 +318,9 @@ struct Completions
 };
 
 // Run one job's handler in a subtransaction of its own; on success keep its result (in the
-// drain's memory) for the batch's completion, on error record the failed attempt.
+// drain's memory) for the batch's completion, on error record the failed attempt. Whatever the
+// handler does to settings (SET, set_config, SET ROLE) or to the current user is undone when it
+// returns, so it reaches neither the queue's own statements nor the next job.
 void
 run_job(Drain &drain, const LockedJob &job, HandlerCache &handlers, Completions &done)
 {
@@ -326,13 +329,18 @@ run_job(Drain &drain, const LockedJob &job, HandlerCache &handlers, Completions 
     ErrorData *volatile edata = nullptr;
     volatile Datum result = (Datum)0;
     volatile bool result_is_null = true;
+    Oid saved_user;
+    int saved_context;
 
+    GetUserIdAndSecContext(&saved_user, &saved_context);
+    int settings_level = NewGUCNestLevel();
     BeginInternalSubTransaction(nullptr);
     MemoryContextSwitchTo(memory);
     PG_TRY();
     {
         bool is_null = false;
-        Datum value = call_handler(handlers, job.job_type, job.row, &is_null);
+        Datum value = call_handler(handlers, job.job_type, job.row, drain.options.handlers_as_owner,
+                                   &is_null);
 
         // The handler's value may point into memory or TOAST of the subtransaction.
         MemoryContextSwitchTo(drain.memory);
@@ -351,6 +359,8 @@ run_job(Drain &drain, const LockedJob &job, HandlerCache &handlers, Completions 
     PG_END_TRY();
     MemoryContextSwitchTo(memory);
     CurrentResourceOwner = owner;
+    AtEOXact_GUC(false, settings_level); // false: undo even what a plain SET would keep
+    SetUserIdAndSecContext(saved_user, saved_context);
 
     drain.counts.processed++;
     if (edata != nullptr)
@@ -453,6 +463,12 @@ run_batch(Drain &drain, ClaimedBatch &batch, pg_atomic_uint32 *stop_requested)
 }
 
 } // namespace
+
+void
+prepare_drain_session()
+{
+    SetConfigOption("search_path", kDrainSearchPath, PGC_SUSET, PGC_S_SESSION);
+}
 
 bool
 extension_installed()

@@ -18,7 +18,17 @@ struct DrainOptions
     int64 max_jobs = 0;  // at most this many jobs are claimed
     int lease_ms = 0;    // lifetime of each claim's lease
     int log_level = LOG; // level of the summary line of a drain that did work
+    // Run each handler as the owner of its function rather than as the drain's role: the
+    // background worker does so when regen_queue.worker_role is empty (it is then superuser).
+    bool handlers_as_owner = false;
 };
+
+// The search_path of a drain process: queue statements and handlers that do not set their own
+// see no schema an unprivileged role could have put objects in.
+constexpr const char *kDrainSearchPath = "pg_catalog, pg_temp";
+
+// Settle the session of a process that drains: pin its search_path to kDrainSearchPath.
+void prepare_drain_session();
 
 // Run one drain in the connected database, outside any transaction: each batch's claim and
 // each batch's results commit on their own. Stops after the current batch once

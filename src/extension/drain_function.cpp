@@ -290,6 +290,7 @@ extern "C"
         if (request->current_role != request->session_role)
             SetUserIdAndSecContext(request->current_role, SECURITY_LOCAL_USERID_CHANGE);
         pgstat_report_appname("regen_queue drain");
+        prepare_drain_session();
 
         DrainOptions options;
         options.max_jobs = request->max_jobs;

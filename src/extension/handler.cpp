@@ -8,6 +8,7 @@
 extern "C"
 {
 #include "catalog/objectaccess.h"
+#include "catalog/pg_proc.h"
 #include "utils/acl.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -74,12 +75,31 @@ check_callable(Oid function, const char *job_type)
 
 } // namespace
 
+// The owner of a handler function that still exists (check_callable raises otherwise).
+Oid
+function_owner(Oid function)
+{
+    HeapTuple tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(function));
+    if (!HeapTupleIsValid(tuple))
+        return InvalidOid;
+    Oid owner = ((Form_pg_proc)GETSTRUCT(tuple))->proowner;
+    ReleaseSysCache(tuple);
+    return owner;
+}
+
 Datum
-call_handler(HandlerCache &cache, const char *job_type, Datum job_row, bool *is_null)
+call_handler(HandlerCache &cache, const char *job_type, Datum job_row, bool as_owner, bool *is_null)
 {
     Oid function = cached_handler(cache, job_type);
     FmgrInfo flinfo;
     LOCAL_FCINFO(fcinfo, 1);
+    Oid saved_user;
+    int saved_context;
+
+    GetUserIdAndSecContext(&saved_user, &saved_context);
+    Oid owner = as_owner ? function_owner(function) : InvalidOid;
+    if (OidIsValid(owner))
+        SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE);
 
     check_callable(function, job_type);
 
@@ -92,6 +112,7 @@ call_handler(HandlerCache &cache, const char *job_type, Datum job_row, bool *is_
 
     Datum result = FunctionCallInvoke(fcinfo);
     *is_null = fcinfo->isnull;
+    SetUserIdAndSecContext(saved_user, saved_context);
     return result;
 }
 

@@ -22,10 +22,13 @@ struct HandlerCache
     } entries[kHandlerCacheSize];
 };
 
-// Call the handler of `job_type` with the job's row and return its jsonb result. Raises
-// undefined_object when no handler is registered, undefined_function when it was dropped, and
-// insufficient_privilege when the current role may not execute it. Needs SPI and a transaction.
-Datum call_handler(HandlerCache &cache, const char *job_type, Datum job_row, bool *is_null);
+// Call the handler of `job_type` with the job's row and return its jsonb result, as the current
+// role or, with as_owner, as the owner of the handler function. Raises undefined_object when no
+// handler is registered, undefined_function when it was dropped, and insufficient_privilege
+// when the role may not execute it. Needs SPI and a transaction; the caller restores the
+// current user after an error (a subtransaction's abort does).
+Datum call_handler(HandlerCache &cache, const char *job_type, Datum job_row, bool as_owner,
+                   bool *is_null);
 
 // Retryable or permanent, from the error's SQLSTATE.
 core::FailureKind classify_handler_error(const ErrorData *edata);

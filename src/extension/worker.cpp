@@ -251,6 +251,9 @@ drain_once(const char *database, int &failed_drains)
             options.max_jobs = guc_max_jobs_per_drain;
             options.lease_ms = guc_lease_timeout_s * 1000;
             options.log_level = DEBUG1;
+            // Without a worker role the worker is the bootstrap superuser: handlers then run as
+            // the owners of their functions, never with more rights than those owners have.
+            options.handlers_as_owner = guc_worker_role == nullptr || guc_worker_role[0] == '\0';
             core::DrainCounts counts = drain_jobs(options, nullptr);
             budget_used_up = counts.processed >= options.max_jobs;
         }
@@ -344,6 +347,7 @@ regen_database_worker_main(Datum arg)
     setup_signals();
     BackgroundWorkerInitializeConnection(database, nullptr, 0);
     become_worker_role();
+    prepare_drain_session();
     pgstat_report_appname("regen_queue worker");
     publish_worker_latch(slot);
     ereport(LOG, (errmsg("regen_queue worker started for database \"%s\"", database)));

@@ -1,0 +1,96 @@
+-- What a handler sees and what it cannot leave behind. Drains pin search_path to
+-- pg_catalog, pg_temp, so neither the queue's statements nor an unpinned handler resolve names
+-- through schemas a database owner or role could have set; a handler that needs its own
+-- search_path sets it on its function. Settings a handler changes (SET, set_config, SET ROLE)
+-- are undone when it returns, so the next job and the queue's own statements never see them.
+SET client_min_messages = warning;
+TRUNCATE regen_queue.job_queue;
+
+CREATE SCHEMA regress_session;
+CREATE TABLE regress_session.seen (job_id uuid, topic text, settings jsonb);
+
+-- Records the settings it runs with; some topics change them on the way out.
+CREATE FUNCTION regress_session.record(job regen_queue.job_queue) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    topic text := job.payload #>> '{overrides,topic}';
+BEGIN
+    INSERT INTO regress_session.seen
+    VALUES (job.id, topic,
+            jsonb_build_object('search_path', current_setting('search_path'),
+                               'statement_timeout', current_setting('statement_timeout'),
+                               'read_only', current_setting('default_transaction_read_only'),
+                               'role_is_session_user', current_user = session_user));
+    IF topic = 'leaky settings' THEN
+        PERFORM set_config('search_path', 'regress_session, public', false);
+        PERFORM set_config('statement_timeout', '1234', false);
+        PERFORM set_config('default_transaction_read_only', 'on', false);
+    ELSIF topic = 'leaky role' THEN
+        SET ROLE regress_session_other;
+    END IF;
+    RETURN '{}';
+END
+$$;
+SELECT regen_register_handler('regress_session', 'regress_session.record(regen_queue.job_queue)');
+
+-- A handler that does not set its search_path sees pg_catalog, pg_temp: unqualified names of
+-- other schemas are not found, and that error is permanent (class 42).
+CREATE FUNCTION regress_session.unqualified(job regen_queue.job_queue) RETURNS jsonb
+LANGUAGE plpgsql AS $$ BEGIN RETURN to_jsonb((SELECT count(*) FROM seen)); END $$;
+-- One that sets it finds them.
+CREATE FUNCTION regress_session.pinned(job regen_queue.job_queue) RETURNS jsonb
+LANGUAGE sql SET search_path = regress_session, pg_catalog
+AS $$ SELECT jsonb_build_object('search_path', current_setting('search_path')) $$;
+SELECT regen_register_handler('regress_unqualified',
+                              'regress_session.unqualified(regen_queue.job_queue)');
+SELECT regen_register_handler('regress_pinned', 'regress_session.pinned(regen_queue.job_queue)');
+
+CREATE ROLE regress_session_other;
+GRANT regress_session_other TO CURRENT_USER;
+
+-- Each topic in its own plan; run in claim order (all priority 0: oldest first).
+SELECT count((regen_enqueue(gen_random_uuid(), jsonb_build_object('topic', t),
+                            job_type => 'regress_session')).id) AS queued
+  FROM unnest(ARRAY['leaky settings', 'after settings', 'leaky role', 'after role']) AS t;
+SELECT count((regen_enqueue(gen_random_uuid(), job_type => 'regress_unqualified')).id) AS queued;
+SELECT count((regen_enqueue(gen_random_uuid(), job_type => 'regress_pinned')).id) AS queued;
+SELECT regen_drain();
+
+SELECT topic, settings FROM regress_session.seen ORDER BY topic;
+SELECT job_type, status, attempts, left(last_error, 60) AS last_error, result
+  FROM regen_queue.job_queue ORDER BY job_type, created_at;
+
+-- A database default search_path cannot reach the queue's statements: a schema of its own
+-- shadowing clock_timestamp(), which the queue's statements call, is never used.
+TRUNCATE regen_queue.job_queue, regress_session.seen;
+CREATE TABLE regress_session.hijacked (at timestamptz);
+CREATE FUNCTION regress_session.clock_timestamp() RETURNS timestamptz
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO regress_session.hijacked VALUES (pg_catalog.clock_timestamp());
+    RETURN pg_catalog.clock_timestamp();
+END
+$$;
+DO $$
+BEGIN
+    EXECUTE format('ALTER DATABASE %I SET search_path = regress_session, pg_catalog, public',
+                   current_database());
+END
+$$;
+SELECT count((regen_enqueue(gen_random_uuid(), '{"topic": "after hijack"}',
+                            job_type => 'regress_session')).id) AS queued;
+SELECT regen_drain();
+SELECT count(*) AS hijacked_calls FROM regress_session.hijacked;
+SELECT topic, settings ->> 'search_path' AS search_path FROM regress_session.seen;
+DO $$
+BEGIN
+    EXECUTE format('ALTER DATABASE %I RESET search_path', current_database());
+END
+$$;
+
+TRUNCATE regen_queue.job_queue;
+SELECT regen_unregister_handler('regress_session'), regen_unregister_handler('regress_unqualified'),
+       regen_unregister_handler('regress_pinned');
+DROP SCHEMA regress_session CASCADE;
+REVOKE regress_session_other FROM CURRENT_USER;
+DROP ROLE regress_session_other;
