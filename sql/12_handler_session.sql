@@ -88,7 +88,30 @@ BEGIN
 END
 $$;
 
+-- regen_queue.job_timeout cancels a handler that runs too long: its attempt fails with 57014
+-- (retried later), and the jobs after it run normally, with no cancel left over.
 TRUNCATE regen_queue.job_queue;
+CREATE FUNCTION regress_session.slow(job regen_queue.job_queue) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF job.priority = 1 THEN
+        PERFORM pg_catalog.pg_sleep(30);
+    END IF;
+    RETURN '{"done": true}';
+END
+$$;
+SELECT regen_register_handler('regress_slow', 'regress_session.slow(regen_queue.job_queue)');
+SELECT count((regen_enqueue(gen_random_uuid(), priority => p, job_type => 'regress_slow')).id)
+    AS queued
+  FROM unnest(ARRAY[1, 0, 0]) AS p;
+SET regen_queue.job_timeout = '300ms';
+SELECT regen_drain();
+RESET regen_queue.job_timeout;
+SELECT priority, status, attempts, last_error, result
+  FROM regen_queue.job_queue ORDER BY priority DESC, created_at;
+
+TRUNCATE regen_queue.job_queue;
+SELECT regen_unregister_handler('regress_slow');
 SELECT regen_unregister_handler('regress_session'), regen_unregister_handler('regress_unqualified'),
        regen_unregister_handler('regress_pinned');
 DROP SCHEMA regress_session CASCADE;

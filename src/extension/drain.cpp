@@ -31,6 +31,7 @@ extern "C"
 #include "utils/array.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
+#include "utils/timeout.h"
 #include "utils/lsyscache.h"
 #include "utils/resowner.h"
 }
@@ -317,6 +318,19 @@ struct Completions
     bool result_nulls[kMaxClaimBatch];
 };
 
+// Stop the job timeout (regen_queue.job_timeout) of a handler that has returned or failed. A
+// cancel that the timeout requested but that the handler never reached is dropped, so that it
+// does not hit the queue's own statements; any other cancel request stands.
+void
+stop_job_timeout()
+{
+    if (!get_timeout_active(STATEMENT_TIMEOUT) && !get_timeout_indicator(STATEMENT_TIMEOUT, false))
+        return;
+    disable_timeout(STATEMENT_TIMEOUT, false);
+    if (get_timeout_indicator(STATEMENT_TIMEOUT, true))
+        QueryCancelPending = false;
+}
+
 // Run one job's handler in a subtransaction of its own; on success keep its result (in the
 // drain's memory) for the batch's completion, on error record the failed attempt. Whatever the
 // handler does to settings (SET, set_config, SET ROLE) or to the current user is undone when it
@@ -333,14 +347,18 @@ run_job(Drain &drain, const LockedJob &job, HandlerCache &handlers, Completions 
     int saved_context;
 
     GetUserIdAndSecContext(&saved_user, &saved_context);
+    TimestampTz started = GetCurrentTimestamp();
     int settings_level = NewGUCNestLevel();
     BeginInternalSubTransaction(nullptr);
     MemoryContextSwitchTo(memory);
     PG_TRY();
     {
         bool is_null = false;
+        if (drain.options.job_timeout_ms > 0)
+            enable_timeout_after(STATEMENT_TIMEOUT, drain.options.job_timeout_ms);
         Datum value = call_handler(handlers, job.job_type, job.row, drain.options.handlers_as_owner,
                                    &is_null);
+        stop_job_timeout();
 
         // The handler's value may point into memory or TOAST of the subtransaction.
         MemoryContextSwitchTo(drain.memory);
@@ -351,9 +369,15 @@ run_job(Drain &drain, const LockedJob &job, HandlerCache &handlers, Completions 
     }
     PG_CATCH();
     {
+        stop_job_timeout();
         MemoryContextSwitchTo(memory);
         edata = CopyErrorData();
         FlushErrorState();
+        if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && drain.options.job_timeout_ms > 0 &&
+            TimestampDifferenceExceeds(started, GetCurrentTimestamp(),
+                                       drain.options.job_timeout_ms))
+            edata->message = psprintf("handler ran longer than regen_queue.job_timeout (%d ms)",
+                                      drain.options.job_timeout_ms);
         RollbackAndReleaseCurrentSubTransaction();
     }
     PG_END_TRY();

@@ -15,9 +15,10 @@ namespace regen::pg
 
 struct DrainOptions
 {
-    int64 max_jobs = 0;  // at most this many jobs are claimed
-    int lease_ms = 0;    // lifetime of each claim's lease
-    int log_level = LOG; // level of the summary line of a drain that did work
+    int64 max_jobs = 0;     // at most this many jobs are claimed
+    int lease_ms = 0;       // lifetime of each claim's lease
+    int job_timeout_ms = 0; // a handler running longer is cancelled; 0: no limit
+    int log_level = LOG;    // level of the summary line of a drain that did work
     // Run each handler as the owner of its function rather than as the drain's role: the
     // background worker does so when regen_queue.worker_role is empty (it is then superuser).
     bool handlers_as_owner = false;

@@ -50,6 +50,7 @@ struct DrainRequest
     Oid current_role;
     int64 max_jobs;
     int lease_ms;
+    int job_timeout_ms;
 
     // Written by the worker before it exits.
     bool finished;
@@ -254,6 +255,7 @@ extern "C"
         request->current_role = GetUserId();
         request->max_jobs = max_jobs;
         request->lease_ms = guc_lease_timeout_s * 1000;
+        request->job_timeout_ms = guc_job_timeout_ms;
         on_dsm_detach(segment, request_stop, PointerGetDatum(request));
 
         BackgroundWorkerHandle *handle = start_drain_worker(segment);
@@ -295,6 +297,7 @@ extern "C"
         DrainOptions options;
         options.max_jobs = request->max_jobs;
         options.lease_ms = request->lease_ms;
+        options.job_timeout_ms = request->job_timeout_ms;
         options.log_level = DEBUG1;
 
         PG_TRY();

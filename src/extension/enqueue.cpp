@@ -6,10 +6,12 @@
 #include "wakeup.hpp"
 
 #include "../core/overrides.hpp"
+#include "../core/text_clean.hpp"
 
 extern "C"
 {
 #include "utils/jsonb.h"
+#include "utils/timestamp.h"
 #include "utils/numeric.h"
 }
 
@@ -118,6 +120,24 @@ adopt(char *copy)
     return result;
 }
 
+// A name taken from the caller (an override key, a job type), fit to quote in an error
+// message: control characters and invalid UTF-8 replaced, at most kShownNameBytes long.
+char *
+shown_name(const char *name)
+{
+    constexpr std::size_t kShownNameBytes = 80;
+    char *out = static_cast<char *>(palloc(kShownNameBytes + 1));
+
+    call_core(
+        [&]
+        {
+            std::string cleaned = core::clean_error_text(name, kShownNameBytes);
+            memcpy(out, cleaned.data(), cleaned.size());
+            out[cleaned.size()] = '\0';
+        });
+    return out;
+}
+
 // Validate the overrides and return the job's payload as JSON text, or raise the error.
 char *
 payload_from_overrides(Jsonb *overrides)
@@ -144,6 +164,8 @@ payload_from_overrides(Jsonb *overrides)
         });
     field = adopt(field);
     detail = adopt(detail);
+    if (problem != core::OverrideProblem::None)
+        field = shown_name(field);
     payload = adopt(payload);
 
     if (problem == core::OverrideProblem::UnknownKey)
@@ -165,10 +187,11 @@ require_handler(const char *job_type)
     exec_plan(keep_plan(&handler_exists_plan, sql::kHandlerExists, 1, types), args, SPI_OK_SELECT,
               true);
     if (SPI_processed == 0)
-        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
-                        errmsg("no handler is registered for job type \"%s\"", job_type),
-                        errhint("Register one with regen_register_handler() before queueing "
-                                "jobs of this type.")));
+        ereport(ERROR,
+                (errcode(ERRCODE_UNDEFINED_OBJECT),
+                 errmsg("no handler is registered for job type \"%s\"", shown_name(job_type)),
+                 errhint("Register one with regen_register_handler() before queueing "
+                         "jobs of this type.")));
 }
 
 // Raise the duplicate error when the plan has an active job; return quietly when it has none
@@ -241,6 +264,10 @@ extern "C"
         char *payload = PG_ARGISNULL(1) ? pstrdup("{\"overrides\": {}}")
                                         : payload_from_overrides(PG_GETARG_JSONB_P(1));
         int priority = checked_priority(fcinfo);
+        // An infinite run_at would never come due, and block the plan's next enqueue for good.
+        if (!PG_ARGISNULL(4) && TIMESTAMP_NOT_FINITE(PG_GETARG_TIMESTAMPTZ(4)))
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                            errmsg("run_at must be a finite time")));
         int max_attempts = checked_max_attempts(fcinfo);
         char *job_type =
             PG_ARGISNULL(6) ? pstrdup("plan_regeneration") : text_to_cstring(PG_GETARG_TEXT_PP(6));

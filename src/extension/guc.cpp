@@ -26,6 +26,7 @@ char *guc_environment = nullptr;
 char *guc_databases = nullptr;
 int guc_drain_interval_ms = kDefaultDrainIntervalMs;
 int guc_lease_timeout_s = kDefaultLeaseTimeoutS;
+int guc_job_timeout_ms = 0;
 char *guc_worker_role = nullptr;
 
 namespace
@@ -122,6 +123,12 @@ define_worker_settings()
         "regen_queue.drain_interval", "Time between two drains of the background worker.", nullptr,
         &guc_drain_interval_ms, kDefaultDrainIntervalMs, kMinDrainIntervalMs, kMaxDrainIntervalMs,
         PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+
+    DefineCustomIntVariable(
+        "regen_queue.job_timeout", "How long one handler may run before it is cancelled.",
+        "0 means no limit. A cancelled handler fails its attempt with 57014, which is retried.",
+        &guc_job_timeout_ms, 0, 0, kMaxJobTimeoutMs, PGC_SUSET, GUC_UNIT_MS, nullptr, nullptr,
+        nullptr);
 
     DefineCustomIntVariable("regen_queue.lease_timeout",
                             "How long a claimed job may run before it is reclaimed as abandoned.",

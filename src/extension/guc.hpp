@@ -14,6 +14,7 @@ constexpr int kDefaultLeaseTimeoutS = 300;
 constexpr int kMinLeaseTimeoutS = 1;
 constexpr int kMaxLeaseTimeoutS = 7 * 24 * 3600;
 constexpr int kMaxWorkerDatabases = 32;
+constexpr int kMaxJobTimeoutMs = 24 * 3600 * 1000;
 
 extern bool guc_enabled;
 extern int guc_max_jobs_per_drain;
@@ -23,6 +24,7 @@ extern char *guc_environment;
 extern char *guc_databases;
 extern int guc_drain_interval_ms;
 extern int guc_lease_timeout_s;
+extern int guc_job_timeout_ms;
 extern char *guc_worker_role;
 
 void define_gucs();

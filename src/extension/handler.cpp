@@ -8,6 +8,7 @@
 extern "C"
 {
 #include "catalog/objectaccess.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_proc.h"
 #include "utils/acl.h"
 #include "utils/lsyscache.h"
@@ -24,21 +25,44 @@ namespace
 
 SPIPlanPtr lookup_plan = nullptr;
 
+// The handler function registered for a job type. Its signature is resolved as the bootstrap
+// superuser: running a function needs no USAGE on its schema, but looking its name up would,
+// and a role allowed to execute a handler must not need more than that. Only the registry's
+// text is read, through a fixed statement under the drain's pinned search_path.
 Oid
 lookup_handler(const char *job_type)
 {
     static const Oid types[] = {TEXTOID};
     Datum args[] = {text_datum(job_type)};
+    Oid user;
+    int context;
 
-    exec_plan(keep_plan(&lookup_plan, sql::kLookupHandler, 1, types), args, SPI_OK_SELECT, true);
+    GetUserIdAndSecContext(&user, &context);
+    SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, context | SECURITY_LOCAL_USERID_CHANGE);
+    PG_TRY();
+    {
+        exec_plan(keep_plan(&lookup_plan, sql::kLookupHandler, 1, types), args, SPI_OK_SELECT,
+                  true);
+    }
+    PG_FINALLY();
+    {
+        SetUserIdAndSecContext(user, context);
+    }
+    PG_END_TRY();
     if (SPI_processed == 0)
         ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
                         errmsg("no handler is registered for job type \"%s\"", job_type),
                         errhint("Register one with regen_register_handler().")));
 
     bool isnull;
-    return DatumGetObjectId(
-        SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+    Datum function = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+    if (isnull)
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FUNCTION),
+                        errmsg("the handler of job type \"%s\" no longer exists", job_type),
+                        errdetail("Function %s was registered.",
+                                  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)),
+                        errhint("Register a new one with regen_register_handler().")));
+    return DatumGetObjectId(function);
 }
 
 Oid

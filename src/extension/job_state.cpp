@@ -105,12 +105,16 @@ describe_error(const ErrorData *edata)
 {
     StringInfoData buf;
 
+    // Only the start of a message and detail can end up in last_error or the server log; a
+    // handler's error text may be any size.
+    constexpr int kPartBytes = (int)core::kMaxErrorBytes;
+
     initStringInfo(&buf);
-    appendStringInfo(&buf, "%s: %s", unpack_sql_state(edata->sqlerrcode),
+    appendStringInfo(&buf, "%s: %.*s", unpack_sql_state(edata->sqlerrcode), kPartBytes,
                      edata->message ? edata->message : "(no message)");
     if (edata->detail)
-        appendStringInfo(&buf, " (%s)", edata->detail);
-    return buf.data;
+        appendStringInfo(&buf, " (%.*s)", kPartBytes, edata->detail);
+    return cleaned_copy(buf.data);
 }
 
 } // namespace regen::pg

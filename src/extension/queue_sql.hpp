@@ -75,9 +75,10 @@ SELECT j.id, j.job_type, j.attempts, j.max_attempts, j,
    FOR UPDATE
 )SQL";
 
-// $1 job type.
+// $1 job type. The signature resolves to NULL once its function is gone.
 constexpr const char *kLookupHandler = R"SQL(
-SELECT handler::oid FROM regen_queue.handler WHERE job_type = $1
+SELECT pg_catalog.to_regprocedure(handler)::oid, handler FROM regen_queue.handler
+ WHERE job_type = $1
 )SQL";
 
 // $1 id, $2 attempt, $3 result. A job that is not processing at that attempt is left alone, so

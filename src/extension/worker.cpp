@@ -250,6 +250,7 @@ drain_once(const char *database, int &failed_drains)
             DrainOptions options;
             options.max_jobs = guc_max_jobs_per_drain;
             options.lease_ms = guc_lease_timeout_s * 1000;
+            options.job_timeout_ms = guc_job_timeout_ms;
             options.log_level = DEBUG1;
             // Without a worker role the worker is the bootstrap superuser: handlers then run as
             // the owners of their functions, never with more rights than those owners have.

@@ -86,7 +86,10 @@ CREATE INDEX job_queue_finished_idx ON regen_queue.job_queue (completed_at)
 
 CREATE TABLE regen_queue.handler (
     job_type      regen_queue.job_type_name PRIMARY KEY,
-    handler       regprocedure NOT NULL,
+    -- The handler's signature, schema-qualified ('app.regenerate(regen_queue.job_queue)'),
+    -- resolved when a drain looks it up. Text rather than regprocedure: pg_upgrade refuses
+    -- tables with reg* columns, and an OID could come to name another function.
+    handler       text NOT NULL,
     registered_at timestamptz NOT NULL DEFAULT now(),
     registered_by name NOT NULL DEFAULT current_user
 );
@@ -160,13 +163,17 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF job_type !~ '^[a-z][a-z0-9_]{0,62}$' THEN
-        RAISE EXCEPTION 'invalid job type "%"', job_type
+        RAISE EXCEPTION 'invalid job type "%"', left(job_type, 80)
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = 'A job type starts with a lower-case letter and has at most 63 '
                            'lower-case letters, digits and underscores.';
     END IF;
 
     SELECT * INTO fn FROM pg_catalog.pg_proc WHERE oid = handler;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'function with OID % does not exist', handler::oid
+            USING ERRCODE = 'undefined_function';
+    END IF;
     IF fn.prokind <> 'f' OR fn.proretset
        OR fn.prorettype <> 'pg_catalog.jsonb'::pg_catalog.regtype
        OR fn.pronargs <> 1
@@ -178,7 +185,8 @@ BEGIN
     END IF;
 
     INSERT INTO regen_queue.handler AS h (job_type, handler)
-    VALUES (regen_register_handler.job_type, regen_register_handler.handler)
+    -- With search_path pinned to pg_catalog, the text form names every other schema.
+    VALUES (regen_register_handler.job_type, regen_register_handler.handler::text)
     ON CONFLICT ON CONSTRAINT handler_pkey DO UPDATE
         SET handler = excluded.handler, registered_at = now(), registered_by = current_user;
 END

@@ -2,7 +2,7 @@
 -- table, the types, and where the extension puts its functions (also when installed with
 -- CREATE EXTENSION ... SCHEMA). Runs in one transaction and rolls back; it never drains.
 BEGIN;
-SELECT plan(133);
+SELECT plan(134);
 
 ------------------------------------------------------------------------------------------------
 -- The extension and its objects
@@ -223,8 +223,19 @@ SELECT columns_are('regen_queue', 'handler',
 SELECT col_is_pk('regen_queue', 'handler', 'job_type', 'handler.job_type is the primary key');
 SELECT col_type_is('regen_queue', 'handler', 'job_type', 'regen_queue.job_type_name',
                    'handler.job_type is a job_type_name');
-SELECT col_type_is('regen_queue', 'handler', 'handler', 'regprocedure',
-                   'handler.handler is a regprocedure');
+SELECT col_type_is('regen_queue', 'handler', 'handler', 'text',
+                   'handler.handler is text (pg_upgrade refuses reg* columns in user tables)');
+SELECT is_empty($$SELECT a.attname FROM pg_attribute a
+                   WHERE a.attrelid IN ('regen_queue.job_queue'::regclass,
+                                        'regen_queue.handler'::regclass)
+                     AND a.attnum > 0 AND NOT a.attisdropped
+                     AND a.atttypid IN ('regproc'::regtype, 'regprocedure'::regtype,
+                                        'regoper'::regtype, 'regoperator'::regtype,
+                                        'regclass'::regtype, 'regtype'::regtype,
+                                        'regconfig'::regtype, 'regdictionary'::regtype,
+                                        'regnamespace'::regtype, 'regrole'::regtype,
+                                        'regcollation'::regtype)$$,
+                'no reg* column in the extension''s tables, so pg_upgrade accepts them');
 SELECT col_not_null('regen_queue', 'handler', 'handler', 'handler.handler is NOT NULL');
 SELECT col_type_is('regen_queue', 'handler', 'registered_at', 'timestamp with time zone',
                    'handler.registered_at is a timestamptz');

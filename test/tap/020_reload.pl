@@ -11,8 +11,10 @@ use PostgreSQL::Test::Utils;
 use RegenQueueTest;
 use Test::More;
 
+# The worker's "drain processed N jobs" lines, which show each drain's bound, are DEBUG1.
 my $node = rq_node('reload',
-	"regen_queue.databases = 'postgres'\nregen_queue.drain_interval = 200ms\n");
+	"regen_queue.databases = 'postgres'\nregen_queue.drain_interval = 200ms\n"
+	  . "log_min_messages = debug1\n");
 rq_install($node, 'postgres');
 
 ok( poll_until(
