@@ -2,8 +2,9 @@
 --
 -- A plan is what a user asked for (topic, level, hours per week, dates); its modules and tasks
 -- are derived from it and rebuilt by learning_plans.regenerate_plan (handler.sql) whenever a
--- regeneration job runs. Constraints mirror the override rules of regen_enqueue, so a plan that
--- the queue accepted always fits.
+-- regeneration job runs. Constraints mirror the override rules of regen_enqueue, field by field;
+-- one rule spans two fields and is the handler's to check: a deadline before the start date
+-- (from the overrides, the plan, or both) fails the job at once (RQ001).
 
 CREATE SCHEMA learning_plans;
 

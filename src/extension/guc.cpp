@@ -7,6 +7,7 @@
 #include "pg.hpp"
 
 #include <cstring>
+#include <initializer_list>
 
 extern "C"
 {
@@ -198,10 +199,17 @@ mask_worker_token(ErrorData *edata)
     if (token != nullptr && token[0] != '\0' && edata->output_to_server &&
         (about_token || strlen(token) >= kMaskAnywhereLength))
     {
-        if (char *message = masked(edata->message, token))
-            edata->message = message;
-        if (char *detail = masked(edata->detail, token))
-            edata->detail = detail;
+        bool hit = false;
+        for (char **field : {&edata->message, &edata->detail, &edata->hint, &edata->context,
+                             &edata->internalquery})
+            if (char *text = masked(*field, token))
+            {
+                *field = text;
+                hit = true;
+            }
+        // The statement that caused the line may hold the token too, and is not ours to edit.
+        if (hit)
+            edata->hide_stmt = true;
     }
     if (previous_emit_log_hook != nullptr)
         previous_emit_log_hook(edata);
