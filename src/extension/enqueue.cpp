@@ -10,6 +10,7 @@
 
 extern "C"
 {
+#include "storage/proc.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 #include "utils/numeric.h"
@@ -178,14 +179,26 @@ payload_from_overrides(Jsonb *overrides)
     return payload;
 }
 
+// Raise undefined_object unless job_type has a handler. The answer is kept for the rest of the
+// transaction, so that a statement queueing many jobs of one type looks it up once.
 void
 require_handler(const char *job_type)
 {
     static const Oid types[] = {TEXTOID};
+    static LocalTransactionId checked_in = InvalidLocalTransactionId;
+    static char checked_type[NAMEDATALEN];
     Datum args[] = {text_datum(job_type)};
+
+    if (checked_in == MyProc->lxid && strcmp(checked_type, job_type) == 0)
+        return;
 
     exec_plan(keep_plan(&handler_exists_plan, sql::kHandlerExists, 1, types), args, SPI_OK_SELECT,
               true);
+    if (SPI_processed > 0 && strlen(job_type) < NAMEDATALEN)
+    {
+        checked_in = MyProc->lxid;
+        strlcpy(checked_type, job_type, NAMEDATALEN);
+    }
     if (SPI_processed == 0)
         ereport(ERROR,
                 (errcode(ERRCODE_UNDEFINED_OBJECT),
