@@ -140,6 +140,16 @@ RESET ROLE;
 SELECT current_setting('regen_queue.worker_token') AS superuser_reads;
 RESET regen_queue.worker_token;
 
+-- The token cannot be set per database, role or function: those settings live in catalogs
+-- every role can read.
+SELECT regress_gucs.try($$ALTER ROLE regress_rq_app SET regen_queue.worker_token = 'x'$$);
+SELECT regress_gucs.try(format('ALTER DATABASE %I SET regen_queue.worker_token = %L',
+                               current_database(), 'x'));
+SELECT regress_gucs.try($$CREATE FUNCTION regress_gucs.leaky() RETURNS int LANGUAGE sql
+                          SET regen_queue.worker_token = 'x' RETURN 1$$);
+SELECT count(*) AS stored_anywhere FROM pg_db_role_setting
+ WHERE array_to_string(setconfig, ',') LIKE '%worker_token%';
+
 \pset tuples_only off
 
 -- Everything was put back.

@@ -110,8 +110,83 @@ RESET regen_queue.job_timeout;
 SELECT priority, status, attempts, last_error, result
   FROM regen_queue.job_queue ORDER BY priority DESC, created_at;
 
+-- A handler that catches the cancel and goes on still fails its attempt, its writes undone.
 TRUNCATE regen_queue.job_queue;
-SELECT regen_unregister_handler('regress_slow');
+CREATE FUNCTION regress_session.stubborn(job regen_queue.job_queue) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    BEGIN
+        PERFORM pg_catalog.pg_sleep(30);
+    EXCEPTION WHEN query_canceled THEN
+        INSERT INTO regress_session.seen VALUES (job.id, 'stubborn', '{}');
+    END;
+    RETURN '{"caught": true}';
+END
+$$;
+SELECT regen_register_handler('regress_stubborn', 'regress_session.stubborn(regen_queue.job_queue)');
+SELECT count((regen_enqueue(gen_random_uuid(), job_type => 'regress_stubborn')).id) AS queued;
+SET regen_queue.job_timeout = '300ms';
+SELECT regen_drain();
+RESET regen_queue.job_timeout;
+SELECT status, attempts, last_error, result FROM regen_queue.job_queue;
+SELECT count(*) AS stubborn_writes_kept FROM regress_session.seen WHERE topic = 'stubborn';
+
+-- A handler runs as a security-restricted operation, and what it leaves in the session (session
+-- advisory locks, prepared statements) is gone before the next job: it cannot create temporary
+-- objects a later job would resolve names through, nor change the session's roles.
+TRUNCATE regen_queue.job_queue;
+CREATE FUNCTION regress_session.leaver(job regen_queue.job_queue) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    topic text := job.payload #>> '{overrides,topic}';
+BEGIN
+    IF topic = 'temp table' THEN
+        CREATE TEMP TABLE leftover (x int);
+    ELSIF topic = 'session authorization' THEN
+        PERFORM set_config('session_authorization', 'regress_session_other', false);
+    ELSIF topic = 'prepare' THEN
+        PREPARE leftover_statement AS SELECT 1;
+    ELSIF topic = 'advisory lock' THEN
+        PERFORM pg_catalog.pg_advisory_lock(4242);
+    END IF;
+    RETURN jsonb_build_object(
+        'advisory_locks', (SELECT count(*) FROM pg_catalog.pg_locks
+                            WHERE locktype = 'advisory' AND pid = pg_catalog.pg_backend_pid()),
+        'prepared', (SELECT count(*) FROM pg_catalog.pg_prepared_statements));
+END
+$$;
+SELECT regen_register_handler('regress_leaver', 'regress_session.leaver(regen_queue.job_queue)');
+-- Run in this order (priority): the advisory lock's job completes holding a session lock.
+SELECT count((regen_enqueue(gen_random_uuid(), jsonb_build_object('topic', t),
+                            priority => 10 - n::integer, job_type => 'regress_leaver')).id)
+    AS queued
+  FROM unnest(ARRAY['temp table', 'session authorization', 'prepare', 'advisory lock', 'after'])
+       WITH ORDINALITY AS u(t, n);
+SELECT regen_drain();
+SELECT payload #>> '{overrides,topic}' AS topic, status, left(last_error, 75) AS last_error, result
+  FROM regen_queue.job_queue ORDER BY priority DESC;
+
+-- A temporary function cannot be registered: its name would pass to the next session that
+-- gets the same temporary schema.
+CREATE FUNCTION pg_temp.temporary(job regen_queue.job_queue) RETURNS jsonb
+LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
+SET client_min_messages = notice;
+DO $$
+DECLARE
+    detail text;
+BEGIN
+    PERFORM regen_register_handler('regress_temporary', 'pg_temp.temporary(regen_queue.job_queue)');
+    RAISE NOTICE 'registered';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+    RAISE NOTICE '%: %', SQLSTATE, detail;
+END
+$$;
+SET client_min_messages = warning;
+
+TRUNCATE regen_queue.job_queue;
+SELECT regen_unregister_handler('regress_slow'), regen_unregister_handler('regress_stubborn'),
+       regen_unregister_handler('regress_leaver');
 SELECT regen_unregister_handler('regress_session'), regen_unregister_handler('regress_unqualified'),
        regen_unregister_handler('regress_pinned');
 DROP SCHEMA regress_session CASCADE;

@@ -30,6 +30,8 @@ extern "C"
 #include "common/pg_prng.h"
 #include "utils/array.h"
 #include "utils/datum.h"
+#include "commands/prepare.h"
+#include "storage/lock.h"
 #include "utils/guc.h"
 #include "utils/timeout.h"
 #include "utils/lsyscache.h"
@@ -324,17 +326,29 @@ struct Completions
 void
 stop_job_timeout()
 {
-    if (!get_timeout_active(STATEMENT_TIMEOUT) && !get_timeout_indicator(STATEMENT_TIMEOUT, false))
-        return;
-    disable_timeout(STATEMENT_TIMEOUT, false);
+    disable_timeout(STATEMENT_TIMEOUT, true); // keep the indicator: did it fire?
     if (get_timeout_indicator(STATEMENT_TIMEOUT, true))
         QueryCancelPending = false;
 }
 
+// Leave nothing of a job's session state to the next job: its session-level advisory locks and
+// prepared statements. (Temporary tables, SET ROLE and SET SESSION AUTHORIZATION are refused
+// while a handler runs, as a security-restricted operation.)
+void
+clear_job_session_state()
+{
+    LockReleaseSession(USER_LOCKMETHOD);
+    DropAllPreparedStatements();
+}
+
 // Run one job's handler in a subtransaction of its own; on success keep its result (in the
-// drain's memory) for the batch's completion, on error record the failed attempt. Whatever the
-// handler does to settings (SET, set_config, SET ROLE) or to the current user is undone when it
-// returns, so it reaches neither the queue's own statements nor the next job.
+// drain's memory) for the batch's completion, on error record the failed attempt.
+//
+// The handler runs as a security-restricted operation (as PostgreSQL runs index expressions
+// during maintenance): it cannot create temporary objects or change the session's roles, which
+// a later job, possibly run with more rights, would otherwise inherit. Whatever else it changes
+// (settings, session advisory locks, prepared statements) is undone when it returns. A handler
+// that outlives regen_queue.job_timeout fails its attempt even if it caught the cancel.
 void
 run_job(Drain &drain, const LockedJob &job, HandlerCache &handlers, Completions &done)
 {
@@ -354,11 +368,20 @@ run_job(Drain &drain, const LockedJob &job, HandlerCache &handlers, Completions 
     PG_TRY();
     {
         bool is_null = false;
+        SetUserIdAndSecContext(saved_user, saved_context | SECURITY_LOCAL_USERID_CHANGE |
+                                               SECURITY_RESTRICTED_OPERATION);
         if (drain.options.job_timeout_ms > 0)
             enable_timeout_after(STATEMENT_TIMEOUT, drain.options.job_timeout_ms);
         Datum value = call_handler(handlers, job.job_type, job.row, drain.options.handlers_as_owner,
                                    &is_null);
         stop_job_timeout();
+        if (drain.options.job_timeout_ms > 0 &&
+            TimestampDifferenceExceeds(started, GetCurrentTimestamp(),
+                                       drain.options.job_timeout_ms))
+            ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED),
+                            errmsg("handler ran longer than regen_queue.job_timeout (%d ms)",
+                                   drain.options.job_timeout_ms)));
+        SetUserIdAndSecContext(saved_user, saved_context);
 
         // The handler's value may point into memory or TOAST of the subtransaction.
         MemoryContextSwitchTo(drain.memory);
@@ -385,6 +408,7 @@ run_job(Drain &drain, const LockedJob &job, HandlerCache &handlers, Completions 
     CurrentResourceOwner = owner;
     AtEOXact_GUC(false, settings_level); // false: undo even what a plain SET would keep
     SetUserIdAndSecContext(saved_user, saved_context);
+    clear_job_session_state();
 
     drain.counts.processed++;
     if (edata != nullptr)

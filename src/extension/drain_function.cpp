@@ -158,6 +158,7 @@ wait_for_drain(BackgroundWorkerHandle *handle, DrainRequest *request)
 {
     PG_TRY();
     {
+        TimestampTz last_check = GetCurrentTimestamp();
         for (;;)
         {
             pid_t pid = 0;
@@ -169,12 +170,18 @@ wait_for_drain(BackgroundWorkerHandle *handle, DrainRequest *request)
                 ereport(FATAL, (errcode(ERRCODE_ADMIN_SHUTDOWN),
                                 errmsg("postmaster exited during a regen_queue drain")));
 
-            int events = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-                                   DeadlockTimeout, WAIT_EVENT_BGWORKER_SHUTDOWN);
+            (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+                            DeadlockTimeout, WAIT_EVENT_BGWORKER_SHUTDOWN);
             ResetLatch(MyLatch);
             CHECK_FOR_INTERRUPTS();
 
-            if ((events & WL_TIMEOUT) && status == BGWH_STARTED && waits_for_me(pid))
+            // Checked by elapsed time, not on the wait's timeout alone: a latch set often (by
+            // notifications, say) must not postpone the check forever.
+            TimestampTz now = GetCurrentTimestamp();
+            if (!TimestampDifferenceExceeds(last_check, now, DeadlockTimeout))
+                continue;
+            last_check = now;
+            if (status == BGWH_STARTED && waits_for_me(pid))
                 ereport(ERROR, (errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
                                 errmsg("regen_drain() would wait forever for its drain worker"),
                                 errdetail("The drain worker (PID %d) waits for a lock held by this "

@@ -97,14 +97,32 @@ show_worker_token()
     return (guc_worker_token == nullptr || guc_worker_token[0] == '\0') ? "" : "********";
 }
 
+// The token is set for the whole server (postgresql.conf, ALTER SYSTEM) or by a superuser's SET,
+// never per database, role or function: those settings are stored in catalogs that every role
+// can read (pg_db_role_setting, pg_proc.proconfig).
+bool
+check_worker_token(char **, void **, GucSource source)
+{
+    if (source == PGC_S_TEST || source == PGC_S_DATABASE || source == PGC_S_USER ||
+        source == PGC_S_DATABASE_USER || source == PGC_S_GLOBAL)
+    {
+        GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
+        GUC_check_errmsg("regen_queue.worker_token cannot be set per database, role or function");
+        GUC_check_errdetail("Such settings are stored where every role can read them.");
+        GUC_check_errhint("Use ALTER SYSTEM or postgresql.conf.");
+        return false;
+    }
+    return true;
+}
+
 void
 define_security()
 {
     DefineCustomStringVariable(
         "regen_queue.worker_token", "Shared bearer token of the HTTP drain route.",
         "Mirrors REGENERATION_WORKER_TOKEN. Readable by superusers only.", &guc_worker_token, "",
-        PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, nullptr, nullptr,
-        show_worker_token);
+        PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, check_worker_token,
+        nullptr, show_worker_token);
 
     DefineCustomStringVariable("regen_queue.environment",
                                "Deployment environment: production requires a worker token.",
@@ -163,9 +181,9 @@ emit_log_hook_type previous_emit_log_hook = nullptr;
 constexpr const char *kTokenName = "regen_queue.worker_token";
 constexpr size_t kMaskAnywhereLength = 8;
 
-// A copy of `text` with every occurrence of `secret` masked, or nullptr when there is none.
+// A copy of `text` with every occurrence of `secret` replaced, or nullptr when there is none.
 char *
-masked(const char *text, const char *secret)
+masked(const char *text, const char *secret, const char *replacement)
 {
     if (text == nullptr || strstr(text, secret) == nullptr)
         return nullptr;
@@ -182,7 +200,7 @@ masked(const char *text, const char *secret)
             break;
         }
         appendBinaryStringInfo(&out, at, (int)(found - at));
-        appendStringInfoString(&out, "********");
+        appendStringInfoString(&out, replacement);
         at = found + secret_len;
     }
     return out.data;
@@ -193,16 +211,20 @@ mask_worker_token(ErrorData *edata)
 {
     const char *token = guc_worker_token;
 
-    // A short token is masked only in lines about the setting itself, so that a careless one
-    // does not garble every log line that happens to contain its characters.
+    // A short token is masked only where it stands quoted in lines about the setting itself,
+    // so that a careless one does not garble every log line (or the setting's own name) that
+    // happens to contain its characters.
     bool about_token = edata->message != nullptr && strstr(edata->message, kTokenName) != nullptr;
+    bool anywhere = token != nullptr && strlen(token) >= kMaskAnywhereLength;
     if (token != nullptr && token[0] != '\0' && edata->output_to_server &&
-        (about_token || strlen(token) >= kMaskAnywhereLength))
+        (about_token || anywhere))
     {
+        const char *secret = anywhere ? token : psprintf("\"%s\"", token);
+        const char *replacement = anywhere ? "********" : "\"********\"";
         bool hit = false;
         for (char **field : {&edata->message, &edata->detail, &edata->hint, &edata->context,
                              &edata->internalquery})
-            if (char *text = masked(*field, token))
+            if (char *text = masked(*field, secret, replacement))
             {
                 *field = text;
                 hit = true;

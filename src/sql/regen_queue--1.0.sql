@@ -174,6 +174,14 @@ BEGIN
         RAISE EXCEPTION 'function with OID % does not exist', handler::oid
             USING ERRCODE = 'undefined_function';
     END IF;
+    -- The registry keeps the name, resolved at each drain: a temporary function's name would
+    -- pass to whichever session next gets that temporary schema.
+    IF fn.pronamespace = pg_catalog.pg_my_temp_schema()
+       OR pg_catalog.pg_is_other_temp_schema(fn.pronamespace) THEN
+        RAISE EXCEPTION 'function % cannot be a handler', handler
+            USING ERRCODE = 'invalid_function_definition',
+                  DETAIL = 'A handler cannot be a temporary function.';
+    END IF;
     IF fn.prokind <> 'f' OR fn.proretset
        OR fn.prorettype <> 'pg_catalog.jsonb'::pg_catalog.regtype
        OR fn.pronargs <> 1
