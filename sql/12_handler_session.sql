@@ -166,6 +166,50 @@ SELECT regen_drain();
 SELECT payload #>> '{overrides,topic}' AS topic, status, left(last_error, 75) AS last_error, result
   FROM regen_queue.job_queue ORDER BY priority DESC;
 
+-- A deferrable constraint is checked when the handler returns: its violation fails that job
+-- alone, not the commit of the batch. A handler re-created since its registration with another
+-- return type fails its jobs (42P13) instead of being called. Drains run READ COMMITTED
+-- whatever the database's default isolation level.
+TRUNCATE regen_queue.job_queue;
+CREATE TABLE regress_session.parent (id int PRIMARY KEY);
+CREATE TABLE regress_session.child (
+    parent_id int REFERENCES regress_session.parent DEFERRABLE INITIALLY DEFERRED);
+CREATE FUNCTION regress_session.deferring(job regen_queue.job_queue) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO regress_session.child
+    VALUES (CASE WHEN job.priority = 1 THEN 999 ELSE NULL END);
+    RETURN jsonb_build_object('isolation', current_setting('transaction_isolation'));
+END
+$$;
+CREATE FUNCTION regress_session.reshaped(job regen_queue.job_queue) RETURNS jsonb
+LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
+SELECT regen_register_handler('regress_deferring',
+                              'regress_session.deferring(regen_queue.job_queue)');
+SELECT regen_register_handler('regress_reshaped', 'regress_session.reshaped(regen_queue.job_queue)');
+DROP FUNCTION regress_session.reshaped(regen_queue.job_queue);
+CREATE FUNCTION regress_session.reshaped(job regen_queue.job_queue) RETURNS boolean
+LANGUAGE sql AS $$ SELECT true $$;
+DO $$
+BEGIN
+    EXECUTE format('ALTER DATABASE %I SET default_transaction_isolation = %L',
+                   current_database(), 'repeatable read');
+END
+$$;
+SELECT count((regen_enqueue(gen_random_uuid(), priority => p, job_type => 'regress_deferring')).id)
+    AS queued
+  FROM unnest(ARRAY[2, 1, 0]) AS p;
+SELECT count((regen_enqueue(gen_random_uuid(), job_type => 'regress_reshaped')).id) AS queued;
+SELECT regen_drain();
+DO $$
+BEGIN
+    EXECUTE format('ALTER DATABASE %I RESET default_transaction_isolation', current_database());
+END
+$$;
+SELECT job_type, priority, status, left(last_error, 70) AS last_error, result
+  FROM regen_queue.job_queue ORDER BY job_type, priority DESC;
+SELECT count(*) AS children_kept FROM regress_session.child;
+
 -- A temporary function cannot be registered: its name would pass to the next session that
 -- gets the same temporary schema.
 CREATE FUNCTION pg_temp.temporary(job regen_queue.job_queue) RETURNS jsonb
@@ -186,7 +230,8 @@ SET client_min_messages = warning;
 
 TRUNCATE regen_queue.job_queue;
 SELECT regen_unregister_handler('regress_slow'), regen_unregister_handler('regress_stubborn'),
-       regen_unregister_handler('regress_leaver');
+       regen_unregister_handler('regress_leaver'), regen_unregister_handler('regress_deferring'),
+       regen_unregister_handler('regress_reshaped');
 SELECT regen_unregister_handler('regress_session'), regen_unregister_handler('regress_unqualified'),
        regen_unregister_handler('regress_pinned');
 DROP SCHEMA regress_session CASCADE;

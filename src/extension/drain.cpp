@@ -31,6 +31,7 @@ extern "C"
 #include "utils/array.h"
 #include "utils/datum.h"
 #include "commands/prepare.h"
+#include "commands/trigger.h"
 #include "storage/lock.h"
 #include "utils/guc.h"
 #include "utils/timeout.h"
@@ -116,12 +117,9 @@ uuid_array(const Datum *ids, int count)
 
 // Give expired leases' jobs back to the queue (or fail them) and log each one.
 void
-reap_expired_leases(const Drain &drain)
+reap_expired_leases()
 {
-    static const Oid types[] = {INT4OID};
-    Datum args[] = {Int32GetDatum(drain.options.lease_ms)};
-
-    exec_plan(keep_plan(&reap_plan, sql::kReapExpiredLeases, 1, types), args,
+    exec_plan(keep_plan(&reap_plan, sql::kReapExpiredLeases, 0, nullptr), nullptr,
               SPI_OK_UPDATE_RETURNING);
 
     for (uint64 i = 0; i < SPI_processed; i++)
@@ -332,13 +330,24 @@ stop_job_timeout()
 }
 
 // Leave nothing of a job's session state to the next job: its session-level advisory locks and
-// prepared statements. (Temporary tables, SET ROLE and SET SESSION AUTHORIZATION are refused
-// while a handler runs, as a security-restricted operation.)
+// prepared statements. (Temporary objects and role changes are refused while a handler runs.)
 void
 clear_job_session_state()
 {
     LockReleaseSession(USER_LOCKMETHOD);
     DropAllPreparedStatements();
+}
+
+// Make every deferrable constraint immediate for the next handler: its violations then fail
+// that job, in its subtransaction, rather than the commit of the whole batch. (A security-
+// restricted operation could not queue deferred checks anyway.)
+void
+make_constraints_immediate()
+{
+    ConstraintsSetStmt *all_immediate = makeNode(ConstraintsSetStmt);
+    all_immediate->constraints = NIL;
+    all_immediate->deferred = false;
+    AfterTriggerSetState(all_immediate);
 }
 
 // Run one job's handler in a subtransaction of its own; on success keep its result (in the
@@ -361,6 +370,7 @@ run_job(Drain &drain, const LockedJob &job, HandlerCache &handlers, Completions 
     int saved_context;
 
     GetUserIdAndSecContext(&saved_user, &saved_context);
+    make_constraints_immediate();
     TimestampTz started = GetCurrentTimestamp();
     int settings_level = NewGUCNestLevel();
     BeginInternalSubTransaction(nullptr);
@@ -372,8 +382,12 @@ run_job(Drain &drain, const LockedJob &job, HandlerCache &handlers, Completions 
                                                SECURITY_RESTRICTED_OPERATION);
         if (drain.options.job_timeout_ms > 0)
             enable_timeout_after(STATEMENT_TIMEOUT, drain.options.job_timeout_ms);
+        // A snapshot of its own: a handler that only reads (a STABLE one runs on the active
+        // snapshot) sees what committed since the batch began, and what earlier jobs wrote.
+        PushActiveSnapshot(GetTransactionSnapshot());
         Datum value = call_handler(handlers, job.job_type, job.row, drain.options.handlers_as_owner,
                                    &is_null);
+        PopActiveSnapshot();
         stop_job_timeout();
         if (drain.options.job_timeout_ms > 0 &&
             TimestampDifferenceExceeds(started, GetCurrentTimestamp(),
@@ -516,6 +530,10 @@ void
 prepare_drain_session()
 {
     SetConfigOption("search_path", kDrainSearchPath, PGC_SUSET, PGC_S_SESSION);
+    // The claim relies on READ COMMITTED: under REPEATABLE READ a FOR UPDATE SKIP LOCKED that
+    // meets a row claimed and committed by another drain since its snapshot fails with 40001
+    // instead of skipping it. A database or role default must not change that.
+    SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_SESSION);
 }
 
 bool
@@ -546,7 +564,7 @@ drain_jobs(const DrainOptions &options, pg_atomic_uint32 *stop_requested)
     drain.memory = drain_memory;
 
     begin_unit("regen_queue: claiming jobs");
-    reap_expired_leases(drain);
+    reap_expired_leases();
     claim_batch(drain, batch);
     end_unit();
 

@@ -156,6 +156,9 @@ waits_for_me(pid_t pid)
 void
 wait_for_drain(BackgroundWorkerHandle *handle, DrainRequest *request)
 {
+    MemoryContext check_memory = AllocSetContextCreate(
+        CurrentMemoryContext, "regen_queue deadlock check", ALLOCSET_SMALL_SIZES);
+
     PG_TRY();
     {
         TimestampTz last_check = GetCurrentTimestamp();
@@ -181,7 +184,13 @@ wait_for_drain(BackgroundWorkerHandle *handle, DrainRequest *request)
             if (!TimestampDifferenceExceeds(last_check, now, DeadlockTimeout))
                 continue;
             last_check = now;
-            if (status == BGWH_STARTED && waits_for_me(pid))
+            // pg_blocking_pids() allocates a copy of the lock table's state and frees nothing:
+            // give each check a context of its own.
+            MemoryContext caller_memory = MemoryContextSwitchTo(check_memory);
+            bool deadlocked = status == BGWH_STARTED && waits_for_me(pid);
+            MemoryContextSwitchTo(caller_memory);
+            MemoryContextReset(check_memory);
+            if (deadlocked)
                 ereport(ERROR, (errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
                                 errmsg("regen_drain() would wait forever for its drain worker"),
                                 errdetail("The drain worker (PID %d) waits for a lock held by this "
@@ -197,6 +206,7 @@ wait_for_drain(BackgroundWorkerHandle *handle, DrainRequest *request)
         PG_RE_THROW();
     }
     PG_END_TRY();
+    MemoryContextDelete(check_memory);
 }
 
 void
@@ -290,14 +300,12 @@ extern "C"
         // in (SET SESSION AUTHORIZATION), which a connection as that role would refuse.
         BackgroundWorkerInitializeConnectionByOid(request->database, request->authenticated_role,
                                                   0);
+        StartTransactionCommand();
         if (request->session_role != request->authenticated_role)
-        {
-            StartTransactionCommand();
             SetSessionAuthorization(request->session_role, superuser_arg(request->session_role));
-            CommitTransactionCommand();
-        }
         if (request->current_role != request->session_role)
-            SetUserIdAndSecContext(request->current_role, SECURITY_LOCAL_USERID_CHANGE);
+            SetCurrentRoleId(request->current_role, superuser_arg(request->current_role));
+        CommitTransactionCommand();
         pgstat_report_appname("regen_queue drain");
         prepare_drain_session();
 

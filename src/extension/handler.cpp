@@ -10,6 +10,7 @@ extern "C"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_proc.h"
+#include "catalog/namespace.h"
 #include "utils/acl.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -82,14 +83,37 @@ cached_handler(HandlerCache &cache, const char *job_type)
     return function;
 }
 
-// The handler still exists and the current role may execute it.
+// The row type of regen_queue.job_queue.
+Oid
+job_row_type()
+{
+    Oid schema = get_namespace_oid("regen_queue", false);
+    return get_rel_type_id(get_relname_relid("job_queue", schema));
+}
+
+// The handler still exists, still has a handler's shape, and the current role may execute it.
+// The registry resolves the handler by name at each drain, so the function found may have been
+// created again since registration, returning something other than jsonb.
 void
 check_callable(Oid function, const char *job_type)
 {
-    if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(function)))
+    HeapTuple tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(function));
+    if (!HeapTupleIsValid(tuple))
         ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FUNCTION),
                         errmsg("the handler of job type \"%s\" no longer exists", job_type),
                         errhint("Register a new one with regen_register_handler().")));
+    auto *proc = (Form_pg_proc)GETSTRUCT(tuple);
+    bool fits = proc->prokind == PROKIND_FUNCTION && !proc->proretset &&
+                proc->prorettype == JSONBOID && proc->pronargs == 1 &&
+                proc->proargtypes.values[0] == job_row_type();
+    ReleaseSysCache(tuple);
+    if (!fits)
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+                 errmsg("the handler of job type \"%s\" is no longer a handler", job_type),
+                 errdetail("A handler takes one regen_queue.job_queue argument and returns jsonb "
+                           "(not a set)."),
+                 errhint("Register a new one with regen_register_handler().")));
 
     AclResult acl = pg_proc_aclcheck(function, GetUserId(), ACL_EXECUTE);
     if (acl != ACLCHECK_OK)

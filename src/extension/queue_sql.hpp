@@ -7,7 +7,7 @@
 namespace regen::pg::sql
 {
 
-// $1 lease lifetime in ms. Returns each job with the attempt during which its lease expired.
+// Returns each job with the attempt during which its lease expired.
 // Jobs of an expired lease go back to pending, or fail when the lease
 // was theirs alone and they have no attempt left. When the lease was shared, nobody knows which
 // job killed the process: the attempt is given back and the job is claimed alone from now on.
@@ -19,11 +19,11 @@ WITH expired AS (
      LIMIT 1000
        FOR UPDATE SKIP LOCKED)
 UPDATE regen_queue.job_queue j
-   SET status = CASE WHEN j.lease_size <= 1 AND j.attempts >= j.max_attempts
+   SET status = CASE WHEN coalesce(j.lease_size, 1) <= 1 AND j.attempts >= j.max_attempts
                      THEN 'failed' ELSE 'pending' END::regen_queue.job_status,
-       attempts = CASE WHEN j.lease_size > 1 THEN j.attempts - 1 ELSE j.attempts END,
-       run_alone = j.run_alone OR j.lease_size > 1,
-       completed_at = CASE WHEN j.lease_size <= 1 AND j.attempts >= j.max_attempts
+       attempts = CASE WHEN coalesce(j.lease_size, 1) > 1 THEN j.attempts - 1 ELSE j.attempts END,
+       run_alone = j.run_alone OR coalesce(j.lease_size, 1) > 1,
+       completed_at = CASE WHEN coalesce(j.lease_size, 1) <= 1 AND j.attempts >= j.max_attempts
                            THEN clock_timestamp() END,
        scheduled_for = clock_timestamp(),
        last_error = format('lease expired during attempt %s: the process running it (pid %s) '

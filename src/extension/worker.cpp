@@ -82,7 +82,11 @@ mark_wanted_databases()
     for (auto &worker : workers)
         worker.wanted = false;
     if (!SplitIdentifierString(copy, ',', &names))
+    {
+        list_free(names);
+        pfree(copy);
         return; // the check hook has already refused such a value
+    }
 
     foreach (cell, names)
     {
@@ -106,6 +110,8 @@ mark_wanted_databases()
             strlcpy(free_slot->database, name, NAMEDATALEN);
         }
     }
+    list_free(names); // runs every tick of the launcher, in its long-lived memory
+    pfree(copy);
 }
 
 void
@@ -265,7 +271,7 @@ drain_once(const char *database, int &failed_drains)
         MemoryContextSwitchTo(memory);
         ErrorData *edata = CopyErrorData();
         FlushErrorState();
-        AbortCurrentTransaction();
+        AbortOutOfAnyTransaction(); // an error may escape from inside a job's subtransaction
         pgstat_report_activity(STATE_IDLE, nullptr);
         failed_drains++;
         StartTransactionCommand(); // the role's name comes from the catalogs
@@ -320,10 +326,11 @@ void
 regen_launcher_main(Datum)
 {
     setup_signals();
-    on_proc_exit(stop_all_workers, (Datum)0);
 
     // Shared catalogs only: enough to show up in pg_stat_activity, without holding a database.
     BackgroundWorkerInitializeConnection(nullptr, nullptr, 0);
+    // Before shared memory is detached: stopping the workers takes a lock, which needs PGPROC.
+    before_shmem_exit(stop_all_workers, (Datum)0);
     pgstat_report_appname("regen_queue launcher");
     ereport(LOG, (errmsg("regen_queue launcher started")));
 
