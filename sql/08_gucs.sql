@@ -140,6 +140,16 @@ RESET ROLE;
 SELECT current_setting('regen_queue.worker_token') AS superuser_reads;
 RESET regen_queue.worker_token;
 
+-- An error a client causes is sent back as it is, never with the token masked: otherwise any
+-- role could test guesses of the token by sending them (the line stays out of the server log).
+SET regen_queue.worker_token = 'hunter2hunter2';
+SET ROLE regress_rq_app;
+\set VERBOSITY terse
+SELECT 'guess-one hunter2hunter2 guess-two'::int;
+\set VERBOSITY default
+RESET ROLE;
+RESET regen_queue.worker_token;
+
 -- The token cannot be set per database, role or function: those settings live in catalogs
 -- every role can read.
 SELECT regress_gucs.try($$ALTER ROLE regress_rq_app SET regen_queue.worker_token = 'x'$$);

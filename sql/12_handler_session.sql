@@ -139,6 +139,7 @@ CREATE FUNCTION regress_session.leaver(job regen_queue.job_queue) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     topic text := job.payload #>> '{overrides,topic}';
+    leftover refcursor := 'leftover_cursor';
 BEGIN
     IF topic = 'temp table' THEN
         CREATE TEMP TABLE leftover (x int);
@@ -148,19 +149,24 @@ BEGIN
         PREPARE leftover_statement AS SELECT 1;
     ELSIF topic = 'advisory lock' THEN
         PERFORM pg_catalog.pg_advisory_lock(4242);
+    ELSIF topic = 'open cursor' THEN
+        OPEN leftover FOR SELECT job.id;
     END IF;
     RETURN jsonb_build_object(
         'advisory_locks', (SELECT count(*) FROM pg_catalog.pg_locks
                             WHERE locktype = 'advisory' AND pid = pg_catalog.pg_backend_pid()),
-        'prepared', (SELECT count(*) FROM pg_catalog.pg_prepared_statements));
+        'prepared', (SELECT count(*) FROM pg_catalog.pg_prepared_statements),
+        'cursors', (SELECT count(*) FROM pg_catalog.pg_cursors));
 END
 $$;
 SELECT regen_register_handler('regress_leaver', 'regress_session.leaver(regen_queue.job_queue)');
--- Run in this order (priority): the advisory lock's job completes holding a session lock.
+-- Run in this order (priority): the advisory lock's job completes holding a session lock, the
+-- cursor's with its cursor open; the last job finds neither.
 SELECT count((regen_enqueue(gen_random_uuid(), jsonb_build_object('topic', t),
                             priority => 10 - n::integer, job_type => 'regress_leaver')).id)
     AS queued
-  FROM unnest(ARRAY['temp table', 'session authorization', 'prepare', 'advisory lock', 'after'])
+  FROM unnest(ARRAY['temp table', 'session authorization', 'prepare', 'advisory lock',
+                    'open cursor', 'after'])
        WITH ORDINALITY AS u(t, n);
 SELECT regen_drain();
 SELECT payload #>> '{overrides,topic}' AS topic, status, left(last_error, 75) AS last_error, result

@@ -31,6 +31,8 @@ extern "C"
 #include "utils/array.h"
 #include "utils/datum.h"
 #include "commands/prepare.h"
+#include "libpq/be-fsstubs.h"
+#include "utils/portal.h"
 #include "commands/trigger.h"
 #include "storage/lock.h"
 #include "utils/guc.h"
@@ -329,13 +331,17 @@ stop_job_timeout()
         QueryCancelPending = false;
 }
 
-// Leave nothing of a job's session state to the next job: its session-level advisory locks and
-// prepared statements. (Temporary objects and role changes are refused while a handler runs.)
+// Leave nothing of a job's state to the next job, which may run as another role: its session
+// advisory locks, prepared statements, open cursors and large-object descriptors (the last two
+// would otherwise pass to the batch's transaction). Temporary objects and role changes are
+// refused while a handler runs.
 void
 clear_job_session_state()
 {
     LockReleaseSession(USER_LOCKMETHOD);
     DropAllPreparedStatements();
+    PortalHashTableDeleteAll(); // the drain itself holds no portal between jobs
+    AtEOXact_LargeObject(true); // closes whatever descriptors are open, if any
 }
 
 // Make every deferrable constraint immediate for the next handler: its violations then fail

@@ -7,7 +7,6 @@
 #include "pg.hpp"
 
 #include <cstring>
-#include <initializer_list>
 
 extern "C"
 {
@@ -211,27 +210,37 @@ mask_worker_token(ErrorData *edata)
 {
     const char *token = guc_worker_token;
 
-    // A short token is masked only where it stands quoted in lines about the setting itself,
-    // so that a careless one does not garble every log line (or the setting's own name) that
-    // happens to contain its characters.
+    // In lines about the setting itself the token is masked where it stands quoted; elsewhere
+    // a token of kMaskAnywhereLength or more is masked wherever it appears, so that a short or
+    // careless one does not garble unrelated lines (or the setting's own name).
     bool about_token = edata->message != nullptr && strstr(edata->message, kTokenName) != nullptr;
-    bool anywhere = token != nullptr && strlen(token) >= kMaskAnywhereLength;
+    bool anywhere = !about_token && token != nullptr && strlen(token) >= kMaskAnywhereLength;
     if (token != nullptr && token[0] != '\0' && edata->output_to_server &&
         (about_token || anywhere))
     {
         const char *secret = anywhere ? token : psprintf("\"%s\"", token);
         const char *replacement = anywhere ? "********" : "\"********\"";
-        bool hit = false;
-        for (char **field : {&edata->message, &edata->detail, &edata->hint, &edata->context,
-                             &edata->internalquery})
-            if (char *text = masked(*field, secret, replacement))
-            {
-                *field = text;
-                hit = true;
-            }
-        // The statement that caused the line may hold the token too, and is not ours to edit.
-        if (hit)
+        char **fields[] = {&edata->message, &edata->detail, &edata->hint, &edata->context,
+                           &edata->internalquery};
+        bool found = false;
+        for (char **field : fields)
+            found = found || (*field != nullptr && strstr(*field, secret) != nullptr);
+
+        if (found && edata->output_to_client)
+        {
+            // The client's own text (a failed statement quoting the token, say). Masking it would
+            // let the client test guesses of the token; it is sent as it is and kept out of the
+            // log instead.
+            edata->output_to_server = false;
+        }
+        else if (found)
+        {
+            for (char **field : fields)
+                if (char *text = masked(*field, secret, replacement))
+                    *field = text;
+            // The statement that caused the line may hold the token too, and is not ours to edit.
             edata->hide_stmt = true;
+        }
     }
     if (previous_emit_log_hook != nullptr)
         previous_emit_log_hook(edata);
