@@ -22,8 +22,10 @@ extern "C"
 #include "storage/lock.h"
 #include "storage/proc.h"
 #include "utils/array.h"
+#include "utils/backend_status.h"
 #include "utils/fmgrprotos.h"
 #include "utils/wait_event.h"
+#include "pgstat.h"
 #include "storage/dsm.h"
 #include "tcop/tcopprot.h"
 #include "utils/jsonb.h"
@@ -118,15 +120,59 @@ start_drain_worker(dsm_segment *segment)
     return handle;
 }
 
-// Whether `pid` waits, directly or through a few other backends, for a lock this backend holds.
-// Then the drain worker would wait for its caller, and its caller for it: a deadlock that
-// PostgreSQL's detector cannot see, as the caller waits on its latch rather than on a lock.
+constexpr const char *kDrainAppNameFormat = "regen_queue drain for PID %d";
+
+// A drain worker and the regen_drain() caller it serves.
+struct DrainPair
+{
+    int caller;
+    int worker;
+};
+
+// The drain workers running now, read from their application_name (bgworkers only: any session
+// can choose its application_name). Fills at most `max` pairs.
+int
+running_drains(DrainPair *pairs, int max)
+{
+    int count = 0;
+
+    pgstat_clear_snapshot(); // a fresh view of the backends at each check
+    int backends = pgstat_fetch_stat_numbackends();
+    for (int i = 1; i <= backends && count < max; i++)
+    {
+        LocalPgBackendStatus *local = pgstat_fetch_stat_local_beentry(i);
+        if (local == nullptr || local->backendStatus.st_backendType != B_BG_WORKER)
+            continue;
+        int caller;
+        if (sscanf(local->backendStatus.st_appname, kDrainAppNameFormat, &caller) == 1)
+            pairs[count++] = {caller, local->backendStatus.st_procpid};
+    }
+    return count;
+}
+
+// Whether `pid` waits, directly or through other backends, for a lock this backend holds. Then
+// the drain worker would wait for its caller, and its caller for it: a deadlock that
+// PostgreSQL's detector cannot see, as a caller waits on its latch rather than on a lock. The
+// walk follows lock waits (pg_blocking_pids) and, from another regen_drain() caller, its drain
+// worker, so a cycle through a second caller is found too.
 bool
 waits_for_me(pid_t pid)
 {
-    constexpr int kMaxVisited = 32;
+    constexpr int kMaxVisited = 64;
+    constexpr int kMaxDrains = 64;
     int queue[kMaxVisited];
     int visited = 0;
+    DrainPair drains[kMaxDrains];
+    int drain_count = running_drains(drains, kMaxDrains);
+
+    auto visit = [&](int next_pid)
+    {
+        for (int k = 0; k < visited; k++)
+            if (queue[k] == next_pid)
+                return;
+        if (visited < kMaxVisited)
+            queue[visited++] = next_pid;
+    };
 
     queue[visited++] = pid;
     for (int next = 0; next < visited; next++)
@@ -140,12 +186,11 @@ waits_for_me(pid_t pid)
         {
             if (pids[i] == MyProcPid)
                 return true;
-            bool seen = false;
-            for (int k = 0; k < visited && !seen; k++)
-                seen = queue[k] == pids[i];
-            if (!seen && visited < kMaxVisited)
-                queue[visited++] = pids[i];
+            visit(pids[i]);
         }
+        for (int d = 0; d < drain_count; d++)
+            if (drains[d].caller == queue[next] && queue[next] != MyProcPid)
+                visit(drains[d].worker);
     }
     return false;
 }
@@ -306,7 +351,10 @@ extern "C"
         if (request->current_role != request->session_role)
             SetCurrentRoleId(request->current_role, superuser_arg(request->current_role));
         CommitTransactionCommand();
-        pgstat_report_appname("regen_queue drain");
+        // Names the caller, so that other callers' deadlock checks can follow it to this worker.
+        char appname[NAMEDATALEN];
+        snprintf(appname, sizeof(appname), kDrainAppNameFormat, MyBgworkerEntry->bgw_notify_pid);
+        pgstat_report_appname(appname);
         prepare_drain_session();
 
         DrainOptions options;
