@@ -356,14 +356,26 @@ make_constraints_immediate()
     AfterTriggerSetState(all_immediate);
 }
 
+// Whether a job started at `started` has outlived regen_queue.job_timeout.
+bool
+past_job_timeout(const Drain &drain, TimestampTz started)
+{
+    return drain.options.job_timeout_ms > 0 &&
+           TimestampDifferenceExceeds(started, GetCurrentTimestamp(), drain.options.job_timeout_ms);
+}
+
+constexpr const char *kJobTimeoutMessage =
+    "handler ran longer than regen_queue.job_timeout (%d ms)";
+
 // Run one job's handler in a subtransaction of its own; on success keep its result (in the
 // drain's memory) for the batch's completion, on error record the failed attempt.
 //
 // The handler runs as a security-restricted operation (as PostgreSQL runs index expressions
 // during maintenance): it cannot create temporary objects or change the session's roles, which
 // a later job, possibly run with more rights, would otherwise inherit. Whatever else it changes
-// (settings, session advisory locks, prepared statements) is undone when it returns. A handler
-// that outlives regen_queue.job_timeout fails its attempt even if it caught the cancel.
+// or leaves open (settings, session advisory locks, cursors, large-object descriptors) is undone
+// when it returns. A handler that outlives regen_queue.job_timeout fails its attempt even if it
+// caught the cancel.
 void
 run_job(Drain &drain, const LockedJob &job, HandlerCache &handlers, Completions &done)
 {
@@ -395,13 +407,9 @@ run_job(Drain &drain, const LockedJob &job, HandlerCache &handlers, Completions 
                                    &is_null);
         PopActiveSnapshot();
         stop_job_timeout();
-        if (drain.options.job_timeout_ms > 0 &&
-            TimestampDifferenceExceeds(started, GetCurrentTimestamp(),
-                                       drain.options.job_timeout_ms))
+        if (past_job_timeout(drain, started))
             ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED),
-                            errmsg("handler ran longer than regen_queue.job_timeout (%d ms)",
-                                   drain.options.job_timeout_ms)));
-        SetUserIdAndSecContext(saved_user, saved_context);
+                            errmsg(kJobTimeoutMessage, drain.options.job_timeout_ms)));
 
         // The handler's value may point into memory or TOAST of the subtransaction.
         MemoryContextSwitchTo(drain.memory);
@@ -416,11 +424,9 @@ run_job(Drain &drain, const LockedJob &job, HandlerCache &handlers, Completions 
         MemoryContextSwitchTo(memory);
         edata = CopyErrorData();
         FlushErrorState();
-        if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && drain.options.job_timeout_ms > 0 &&
-            TimestampDifferenceExceeds(started, GetCurrentTimestamp(),
-                                       drain.options.job_timeout_ms))
-            edata->message = psprintf("handler ran longer than regen_queue.job_timeout (%d ms)",
-                                      drain.options.job_timeout_ms);
+        // The timeout's own cancel says "statement timeout"; name the setting instead.
+        if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && past_job_timeout(drain, started))
+            edata->message = psprintf(kJobTimeoutMessage, drain.options.job_timeout_ms);
         RollbackAndReleaseCurrentSubTransaction();
     }
     PG_END_TRY();

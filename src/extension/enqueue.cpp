@@ -1,19 +1,19 @@
 // regen_enqueue(): validate a regeneration request and queue it as a pending job.
 #include "core_call.hpp"
 #include "guc.hpp"
+#include "job_state.hpp"
 #include "queue_sql.hpp"
 #include "spi_plan.hpp"
 #include "wakeup.hpp"
 
 #include "../core/overrides.hpp"
-#include "../core/text_clean.hpp"
 
 extern "C"
 {
 #include "storage/proc.h"
 #include "utils/jsonb.h"
-#include "utils/timestamp.h"
 #include "utils/numeric.h"
+#include "utils/timestamp.h"
 }
 
 #include <cstdlib>
@@ -122,21 +122,11 @@ adopt(char *copy)
 }
 
 // A name taken from the caller (an override key, a job type), fit to quote in an error
-// message: control characters and invalid UTF-8 replaced, at most kShownNameBytes long.
+// message: control characters and invalid UTF-8 replaced, at most 80 bytes long.
 char *
 shown_name(const char *name)
 {
-    constexpr std::size_t kShownNameBytes = 80;
-    char *out = static_cast<char *>(palloc(kShownNameBytes + 1));
-
-    call_core(
-        [&]
-        {
-            std::string cleaned = core::clean_error_text(name, kShownNameBytes);
-            memcpy(out, cleaned.data(), cleaned.size());
-            out[cleaned.size()] = '\0';
-        });
-    return out;
+    return cleaned_text(name, 80);
 }
 
 // Validate the overrides and return the job's payload as JSON text, or raise the error.

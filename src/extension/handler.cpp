@@ -66,23 +66,6 @@ lookup_handler(const char *job_type)
     return DatumGetObjectId(function);
 }
 
-Oid
-cached_handler(HandlerCache &cache, const char *job_type)
-{
-    for (int i = 0; i < cache.count; i++)
-        if (strcmp(cache.entries[i].job_type, job_type) == 0)
-            return cache.entries[i].function;
-
-    Oid function = lookup_handler(job_type);
-    if (cache.count < kHandlerCacheSize && strlen(job_type) < NAMEDATALEN)
-    {
-        strlcpy(cache.entries[cache.count].job_type, job_type, NAMEDATALEN);
-        cache.entries[cache.count].function = function;
-        cache.count++;
-    }
-    return function;
-}
-
 // The row type of regen_queue.job_queue.
 Oid
 job_row_type()
@@ -91,17 +74,16 @@ job_row_type()
     return get_rel_type_id(get_relname_relid("job_queue", schema));
 }
 
-// The handler still exists, still has a handler's shape, and the current role may execute it.
-// The registry resolves the handler by name at each drain, so the function found may have been
-// created again since registration, returning something other than jsonb.
+// The function a job type resolves to still has a handler's shape. The registry resolves the
+// handler by name at each drain, so the function found may have been created again since
+// registration, returning something other than jsonb. A function's shape cannot change while
+// it keeps its OID, so this is checked once per lookup, not at every call.
 void
-check_callable(Oid function, const char *job_type)
+check_shape(Oid function, const char *job_type)
 {
     HeapTuple tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(function));
     if (!HeapTupleIsValid(tuple))
-        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FUNCTION),
-                        errmsg("the handler of job type \"%s\" no longer exists", job_type),
-                        errhint("Register a new one with regen_register_handler().")));
+        return; // gone: check_callable says so
     auto *proc = (Form_pg_proc)GETSTRUCT(tuple);
     bool fits = proc->prokind == PROKIND_FUNCTION && !proc->proretset &&
                 proc->prorettype == JSONBOID && proc->pronargs == 1 &&
@@ -114,6 +96,34 @@ check_callable(Oid function, const char *job_type)
                  errdetail("A handler takes one regen_queue.job_queue argument and returns jsonb "
                            "(not a set)."),
                  errhint("Register a new one with regen_register_handler().")));
+}
+
+Oid
+cached_handler(HandlerCache &cache, const char *job_type)
+{
+    for (int i = 0; i < cache.count; i++)
+        if (strcmp(cache.entries[i].job_type, job_type) == 0)
+            return cache.entries[i].function;
+
+    Oid function = lookup_handler(job_type);
+    check_shape(function, job_type);
+    if (cache.count < kHandlerCacheSize && strlen(job_type) < NAMEDATALEN)
+    {
+        strlcpy(cache.entries[cache.count].job_type, job_type, NAMEDATALEN);
+        cache.entries[cache.count].function = function;
+        cache.count++;
+    }
+    return function;
+}
+
+// The handler still exists and the current role may execute it.
+void
+check_callable(Oid function, const char *job_type)
+{
+    if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(function)))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FUNCTION),
+                        errmsg("the handler of job type \"%s\" no longer exists", job_type),
+                        errhint("Register a new one with regen_register_handler().")));
 
     AclResult acl = pg_proc_aclcheck(function, GetUserId(), ACL_EXECUTE);
     if (acl != ACLCHECK_OK)

@@ -28,22 +28,6 @@ SPIPlanPtr complete_many_plan = nullptr;
 SPIPlanPtr fail_plan = nullptr;
 SPIPlanPtr lock_attempt_plan = nullptr;
 
-// Copy `text` cleaned into a palloc'd buffer; the core call allocates only C++ memory.
-char *
-cleaned_copy(const char *text)
-{
-    char *out = static_cast<char *>(palloc(core::kMaxErrorBytes + 1));
-
-    call_core(
-        [&]
-        {
-            std::string cleaned = core::clean_error_text(text);
-            memcpy(out, cleaned.data(), cleaned.size());
-            out[cleaned.size()] = '\0';
-        });
-    return out;
-}
-
 } // namespace
 
 bool
@@ -93,11 +77,28 @@ fail_job(Datum id, int attempt, int max_attempts, core::FailureKind kind, const 
         });
 
     Datum values[] = {id, Int32GetDatum(attempt), BoolGetDatum(decision.retry),
-                      Int64GetDatum(decision.delay_ms), text_datum(cleaned_copy(error_text))};
+                      Int64GetDatum(decision.delay_ms),
+                      text_datum(cleaned_text(error_text, core::kMaxErrorBytes))};
     exec_plan(plan, values, SPI_OK_UPDATE_RETURNING);
     if (SPI_processed != 1)
         return nullptr;
     return decision.retry ? "pending" : "failed";
+}
+
+// The core call allocates only C++ memory; the result is copied into a palloc'd buffer.
+char *
+cleaned_text(const char *text, std::size_t max_bytes)
+{
+    char *out = static_cast<char *>(palloc(max_bytes + 1));
+
+    call_core(
+        [&]
+        {
+            std::string cleaned = core::clean_error_text(text, max_bytes);
+            memcpy(out, cleaned.data(), cleaned.size());
+            out[cleaned.size()] = '\0';
+        });
+    return out;
 }
 
 char *
@@ -114,7 +115,7 @@ describe_error(const ErrorData *edata)
                      edata->message ? edata->message : "(no message)");
     if (edata->detail)
         appendStringInfo(&buf, " (%.*s)", kPartBytes, edata->detail);
-    return cleaned_copy(buf.data);
+    return cleaned_text(buf.data, core::kMaxErrorBytes);
 }
 
 } // namespace regen::pg

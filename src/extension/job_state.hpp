@@ -3,6 +3,8 @@
 
 #include "pg.hpp"
 
+#include <cstddef>
+
 #include "../core/retry_policy.hpp"
 
 namespace regen::pg
@@ -22,6 +24,10 @@ uint64 complete_jobs(int count, Datum *ids, Datum *attempts, Datum *results, boo
 
 const char *fail_job(Datum id, int attempt, int max_attempts, core::FailureKind kind,
                      const char *error_text);
+
+// `text` with invalid UTF-8 and control characters replaced, cut to at most max_bytes
+// (core::clean_error_text), in palloc'd memory.
+char *cleaned_text(const char *text, std::size_t max_bytes);
 
 // "SQLSTATE: message (detail)" of an error, for last_error.
 char *describe_error(const ErrorData *edata);
