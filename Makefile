@@ -2,14 +2,14 @@
 # The HTTP shim and the unit tests of src/core are built by CMake (CMakeLists.txt).
 
 EXTENSION = regen_queue
-EXTVERSION = 1.0
+EXTVERSION = 1.1
 MODULE_big = regen_queue
 
 CORE_OBJS = $(patsubst %.cpp,%.o,$(wildcard src/core/*.cpp))
 EXTENSION_OBJS = $(patsubst %.cpp,%.o,$(wildcard src/extension/*.cpp))
 OBJS = $(EXTENSION_OBJS) $(CORE_OBJS)
 
-DATA = src/sql/regen_queue--$(EXTVERSION).sql
+DATA = src/sql/regen_queue--1.0.sql src/sql/regen_queue--1.0--1.1.sql
 
 # `make installcheck` runs three suites, each in instances it starts itself (so it must run as
 # a non-root user; scripts/installcheck.sh does that from root):

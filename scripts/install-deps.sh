@@ -19,6 +19,9 @@ packages=(
     libipc-run-perl                         # PostgreSQL's TAP cluster tests
     libcurl4-openssl-dev                    # HTTP handlers
     libmicrohttpd-dev                       # the HTTP shim
+    libpq-dev                               # the HTTP shim's database connections
+    pkg-config                              # CMake finds libmicrohttpd and libpq with it
+    wrk                                     # the HTTP shim's load benchmark
     libgtest-dev                            # unit tests
     googletest
     curl                                    # exercising the shim by hand and in tests

@@ -1,4 +1,4 @@
--- The schema of regen_queue 1.0: the job table and its constraints and indexes, the handler
+-- The schema of regen_queue 1.1: the job table and its constraints and indexes, the handler
 -- table, the types, and where the extension puts its functions (also when installed with
 -- CREATE EXTENSION ... SCHEMA). Runs in one transaction and rolls back; it never drains.
 BEGIN;
@@ -9,10 +9,10 @@ SELECT plan(134);
 ------------------------------------------------------------------------------------------------
 
 SELECT has_extension('public', 'regen_queue', 'regen_queue is installed in public');
-SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'regen_queue'), '1.0',
-          'the installed version is 1.0');
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'regen_queue'), '1.1',
+          'the installed version is 1.1');
 SELECT is((SELECT default_version FROM pg_available_extensions WHERE name = 'regen_queue'),
-          '1.0', 'the default version is 1.0');
+          '1.1', 'the default version is 1.1');
 SELECT has_schema('regen_queue', 'the internals live in schema regen_queue');
 SELECT tables_are('regen_queue', ARRAY['job_queue', 'handler'],
                   'regen_queue has exactly the tables job_queue and handler');
@@ -40,8 +40,11 @@ SELECT set_eq(
         ('public', 'regen_prune(interval,integer)'),
         ('public', 'regen_stats()'),
         ('regen_queue', 'regen_queue.complete_job(uuid,integer,jsonb)'),
-        ('regen_queue', 'regen_queue.fail_job(uuid,integer,text,boolean)')$$,
-    'the API functions are in the extension''s schema, complete_job and fail_job in regen_queue');
+        ('regen_queue', 'regen_queue.fail_job(uuid,integer,text,boolean)'),
+        ('regen_queue', 'regen_queue.http_check_token(text)'),
+        ('regen_queue', 'regen_queue.http_request_overrides(text)')$$,
+    'the API functions are in the extension''s schema; complete_job, fail_job and the HTTP '
+    'functions in regen_queue');
 
 ------------------------------------------------------------------------------------------------
 -- Types

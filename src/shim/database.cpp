@@ -1,0 +1,314 @@
+#include "database.hpp"
+
+#include "log.hpp"
+
+#include <poll.h>
+
+#include <cstring>
+
+namespace regen::shim
+{
+
+namespace
+{
+
+// Statements prepared on every connection; %1$s is the schema of the API functions.
+struct Statement
+{
+    const char *name;
+    const char *text;
+};
+
+constexpr Statement kStatements[] = {
+    {"check_token", "SELECT regen_queue.http_check_token($1)"},
+    {"enqueue", "SELECT j.id::text, j.plan_id::text, j.status::text"
+                "  FROM %1$s.regen_enqueue(plan_id => $1::uuid,"
+                "                          overrides => regen_queue.http_request_overrides($2),"
+                "                          user_id => $3::uuid) AS j"},
+    {"drain", "SELECT d::text, d->>'processedCount', d->>'completedCount', d->>'failedCount'"
+              "  FROM %1$s.regen_drain() AS d"},
+    {"stats", "SELECT pending, due, processing, completed, failed,"
+              "       coalesce(extract(epoch FROM oldest_pending_age), 0), expired_leases,"
+              "       failed_last_hour"
+              "  FROM %1$s.regen_stats()"},
+    {"ping", "SELECT 1"},
+};
+
+// Where regen_queue's API functions are, and whether its version has the HTTP functions.
+constexpr const char *kFindExtension =
+    "SELECT n.nspname, e.extversion"
+    "  FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
+    " WHERE e.extname = 'regen_queue'";
+
+std::string
+field(const PGresult *result, int code)
+{
+    const char *value = PQresultErrorField(result, code);
+    return value != nullptr ? value : "";
+}
+
+// Whether an idle connection is still there: a server that restarted or ended the session
+// has sent its last words and closed the socket, which makes it readable.
+bool
+still_connected(PGconn *conn)
+{
+    if (PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE)
+        return false;
+
+    struct pollfd socket = {PQsocket(conn), POLLIN, 0};
+    int ready = poll(&socket, 1, 0);
+    if (ready == 0)
+        return true;
+    if (ready < 0 || !PQconsumeInput(conn))
+        return false;
+
+    // Something else arrived while idle (a parameter status or a notice): fine when the
+    // connection survived it.
+    PQclear(PQgetResult(conn));
+    return PQstatus(conn) == CONNECTION_OK;
+}
+
+// Keep libpq's notices (a WARNING from the server) out of standard error, where they would
+// look like the shim's own lines.
+void
+ignore_notice(void *, const PGresult *)
+{
+}
+
+} // namespace
+
+Database::Database(std::string conninfo, int size, std::chrono::seconds acquire_timeout)
+    : conninfo_(std::move(conninfo)), acquire_timeout_(acquire_timeout),
+      connections_(size, nullptr), in_use_(size, false)
+{
+}
+
+Database::~Database()
+{
+    for (PGconn *conn : connections_)
+        if (conn != nullptr)
+            PQfinish(conn);
+}
+
+PGconn *
+Database::connect()
+{
+    // The caller's connection string comes last, so that it wins over these defaults.
+    std::vector<const char *> keywords = {"application_name", "connect_timeout"};
+    std::vector<const char *> values = {"regen-queue-http", "5"};
+    if (!conninfo_.empty())
+    {
+        keywords.push_back("dbname");
+        values.push_back(conninfo_.c_str());
+    }
+    keywords.push_back(nullptr);
+    values.push_back(nullptr);
+
+    PGconn *conn = PQconnectdbParams(keywords.data(), values.data(), 1);
+    std::string error;
+    if (PQstatus(conn) != CONNECTION_OK)
+        error = PQerrorMessage(conn);
+    else if (!prepare(conn, error))
+        ;
+    else
+    {
+        PQsetNoticeReceiver(conn, ignore_notice, nullptr);
+        return conn;
+    }
+
+    while (!error.empty() && (error.back() == '\n' || error.back() == ' '))
+        error.pop_back();
+    log_line("cannot use the database: %s", error.c_str());
+    PQfinish(conn);
+    return nullptr;
+}
+
+bool
+Database::prepare(PGconn *conn, std::string &error)
+{
+    PGresult *found = PQexec(conn, kFindExtension);
+    if (PQresultStatus(found) != PGRES_TUPLES_OK || PQntuples(found) != 1)
+    {
+        error = PQresultStatus(found) != PGRES_TUPLES_OK
+                    ? std::string(PQresultErrorMessage(found))
+                    : "extension regen_queue is not installed in database \"" +
+                          std::string(PQdb(conn)) + "\"";
+        PQclear(found);
+        return false;
+    }
+    std::string version = PQgetvalue(found, 0, 1);
+    char *schema =
+        PQescapeIdentifier(conn, PQgetvalue(found, 0, 0), std::strlen(PQgetvalue(found, 0, 0)));
+    PQclear(found);
+    if (version == "1.0")
+    {
+        PQfreemem(schema);
+        error = "regen_queue 1.0 has no HTTP functions: run ALTER EXTENSION regen_queue UPDATE";
+        return false;
+    }
+
+    bool ok = true;
+    for (const Statement &statement : kStatements)
+    {
+        char text[1024];
+        std::snprintf(text, sizeof text, statement.text, schema);
+        PGresult *prepared = PQprepare(conn, statement.name, text, 0, nullptr);
+        if (PQresultStatus(prepared) != PGRES_COMMAND_OK)
+        {
+            error = std::string("cannot prepare ") + statement.name + ": " +
+                    PQresultErrorMessage(prepared);
+            ok = false;
+        }
+        PQclear(prepared);
+        if (!ok)
+            break;
+    }
+    PQfreemem(schema);
+    return ok;
+}
+
+std::optional<Database::Lease>
+Database::acquire(bool &busy)
+{
+    int slot = -1;
+    busy = false;
+    {
+        std::unique_lock<std::mutex> lock(mutex_);
+        auto free_slot = [&]
+        {
+            for (std::size_t i = 0; i < in_use_.size(); i++)
+                if (!in_use_[i])
+                {
+                    slot = static_cast<int>(i);
+                    return true;
+                }
+            return false;
+        };
+        if (!freed_.wait_for(lock, acquire_timeout_, free_slot))
+        {
+            busy = true;
+            return std::nullopt;
+        }
+        in_use_[slot] = true;
+    }
+
+    // Connecting happens outside the lock: the slot is ours.
+    PGconn *&conn = connections_[slot];
+    if (conn != nullptr && !still_connected(conn))
+    {
+        PQfinish(conn);
+        conn = nullptr;
+    }
+    if (conn == nullptr)
+        conn = connect();
+    if (conn == nullptr)
+    {
+        release(slot);
+        return std::nullopt;
+    }
+    return Lease(this, slot);
+}
+
+void
+Database::release(int slot)
+{
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        in_use_[slot] = false;
+    }
+    freed_.notify_one();
+}
+
+void
+Database::check_at_start()
+{
+    bool busy = false;
+    std::optional<Lease> lease = acquire(busy);
+    if (lease)
+        log_line("connected to the database; regen_queue is installed");
+}
+
+Database::Lease::Lease(Lease &&other) noexcept : pool_(other.pool_), slot_(other.slot_)
+{
+    other.pool_ = nullptr;
+}
+
+Database::Lease::~Lease()
+{
+    if (pool_ == nullptr)
+        return;
+
+    // A connection that broke, or that a statement left inside a transaction, is not reused.
+    PGconn *&conn = pool_->connections_[slot_];
+    if (PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE)
+    {
+        PQfinish(conn);
+        conn = nullptr;
+    }
+    pool_->release(slot_);
+}
+
+SqlResult
+Database::Lease::run(const char *statement, int count, const char *const *values)
+{
+    SqlResult outcome;
+    PGconn *conn = pool_->connections_[slot_];
+    PGresult *result = PQexecPrepared(conn, statement, count, values, nullptr, nullptr, 0);
+
+    if (PQresultStatus(result) == PGRES_TUPLES_OK)
+    {
+        outcome.ok = true;
+        if (PQntuples(result) > 0)
+            for (int column = 0; column < PQnfields(result); column++)
+                outcome.row.emplace_back(PQgetvalue(result, 0, column));
+    }
+    else
+    {
+        outcome.error.sqlstate = field(result, PG_DIAG_SQLSTATE);
+        outcome.error.message = field(result, PG_DIAG_MESSAGE_PRIMARY);
+        outcome.error.detail = field(result, PG_DIAG_MESSAGE_DETAIL);
+        if (outcome.error.message.empty())
+            outcome.error.message = PQerrorMessage(conn);
+        // libpq's own failures (the connection broke) carry no SQLSTATE from the server.
+        if (PQstatus(conn) != CONNECTION_OK)
+            outcome.error.sqlstate.clear();
+    }
+    PQclear(result);
+    return outcome;
+}
+
+SqlResult
+Database::Lease::check_token(const std::string *token)
+{
+    const char *values[] = {token != nullptr ? token->c_str() : nullptr};
+    return run("check_token", 1, values);
+}
+
+SqlResult
+Database::Lease::enqueue(const std::string &plan_id, const std::string &body,
+                         const std::string *user_id)
+{
+    const char *values[] = {plan_id.c_str(), body.c_str(),
+                            user_id != nullptr ? user_id->c_str() : nullptr};
+    return run("enqueue", 3, values);
+}
+
+SqlResult
+Database::Lease::drain()
+{
+    return run("drain", 0, nullptr);
+}
+
+SqlResult
+Database::Lease::stats()
+{
+    return run("stats", 0, nullptr);
+}
+
+SqlResult
+Database::Lease::ping()
+{
+    return run("ping", 0, nullptr);
+}
+
+} // namespace regen::shim
