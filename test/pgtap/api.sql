@@ -5,7 +5,7 @@
 -- runs in autocommit: it empties regen_queue.job_queue when it starts and when it ends.
 SET client_min_messages = warning;
 DELETE FROM regen_queue.job_queue;
-SELECT plan(132);
+SELECT plan(142);
 
 -- The DETAIL of the error a statement raises (NULL when it raises none).
 CREATE FUNCTION pg_temp.error_detail(statement text) RETURNS text
@@ -62,7 +62,9 @@ INSERT INTO rq_api VALUES
      'job_id uuid, attempt integer, result jsonb'),
     ('regen_queue', 'fail_job', ARRAY['uuid', 'integer', 'text', 'boolean'],
      'regen_queue.job_status', 'volatile',
-     'job_id uuid, attempt integer, error text, retryable boolean DEFAULT true');
+     'job_id uuid, attempt integer, error text, retryable boolean DEFAULT true'),
+    ('regen_queue', 'http_check_token', ARRAY['text'], 'void', 'volatile', 'presented text'),
+    ('regen_queue', 'http_request_overrides', ARRAY['text'], 'jsonb', 'immutable', 'body text');
 
 SELECT has_function(schema, name, args, format('%s.%s(%s) exists', schema, name, array_to_string(args, ', ')))
   FROM rq_api ORDER BY name;
@@ -77,6 +79,10 @@ SELECT is(pg_get_function_arguments(format('%I.%I(%s)', schema, name, array_to_s
 SELECT function_lang_is('public', 'regen_enqueue', ARRAY['uuid', 'jsonb', 'uuid', 'integer', 'timestamp with time zone', 'integer', 'text'],
                         'c', 'regen_enqueue is written in C');
 SELECT function_lang_is('public', 'regen_drain', ARRAY['integer'], 'c', 'regen_drain is written in C');
+SELECT function_lang_is('regen_queue', 'http_check_token', ARRAY['text'], 'c',
+                        'http_check_token is written in C (it reads the token where it is)');
+SELECT function_lang_is('regen_queue', 'http_request_overrides', ARRAY['text'], 'plpgsql',
+                        'http_request_overrides is PL/pgSQL over PostgreSQL''s JSON parser');
 
 ------------------------------------------------------------------------------------------------
 -- SECURITY DEFINER functions have a pinned search_path

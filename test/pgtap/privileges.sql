@@ -2,7 +2,9 @@
 -- (applied by scripts/pgtap.sh before the suites run) gives each role exactly its part:
 --   app_role     queues jobs with regen_enqueue, and nothing else;
 --   worker_role  runs regen_drain() with its handlers, and cannot queue, reconfigure or rewrite jobs;
---   ops_role     regen_stats, regen_retry, regen_cancel, regen_prune, and nothing else.
+--   ops_role     regen_stats, regen_retry, regen_cancel, regen_prune, and nothing else;
+--   shim_role    the HTTP shim: app_role's and worker_role's part, regen_stats, and asking
+--                whether a worker token matches (never reading it).
 -- Each role is tried with SET ROLE (session user postgres) and SET SESSION AUTHORIZATION.
 --
 -- The drains must see committed jobs, so this suite runs in autocommit: it empties
@@ -13,8 +15,9 @@ DROP ROLE IF EXISTS pgtap_fresh;
 CREATE ROLE pgtap_fresh;
 SET regen_queue.worker_token = 'pgtap-secret';
 
-SELECT plan(106);
-SELECT pgtap_fixtures.share_pgtap_state('app_role', 'worker_role', 'ops_role', 'pgtap_worker_login');
+SELECT plan(122);
+SELECT pgtap_fixtures.share_pgtap_state('app_role', 'worker_role', 'ops_role', 'pgtap_worker_login',
+                                        'shim_role');
 
 -- Every member of the extension that can carry privileges.
 CREATE TEMP VIEW rq_functions AS
@@ -51,7 +54,7 @@ RETURN jsonb_build_object('ok', true, 'processedCount', processed, 'completedCou
 -- PUBLIC, and a role that was granted nothing
 ------------------------------------------------------------------------------------------------
 
-SELECT ok((SELECT count(*) FROM rq_functions) = 10, 'the extension has its ten functions');
+SELECT ok((SELECT count(*) FROM rq_functions) = 12, 'the extension has its twelve functions');
 SELECT is_empty('SELECT signature FROM rq_functions WHERE proacl IS NULL',
                 'every extension function has an explicit ACL (a NULL one lets PUBLIC execute)');
 SELECT is_empty($$SELECT signature, a.privilege_type FROM rq_functions, aclexplode(proacl) a
@@ -357,6 +360,53 @@ SELECT is((SELECT pending FROM regen_stats()), 1::bigint, 'SESSION AUTHORIZATION
 SELECT throws_ok('SELECT regen_drain()',
                  '42501', NULL, 'SESSION AUTHORIZATION ops_role: cannot drain');
 RESET SESSION AUTHORIZATION;
+
+------------------------------------------------------------------------------------------------
+-- shim_role: the HTTP shim enqueues, drains, reads regen_stats() and has tokens checked
+------------------------------------------------------------------------------------------------
+
+DELETE FROM regen_queue.job_queue;
+
+SELECT set_eq($$SELECT signature FROM rq_functions WHERE has_function_privilege('shim_role', oid, 'EXECUTE')$$,
+              ARRAY['regen_enqueue(uuid,jsonb,uuid,integer,timestamp with time zone,integer,text)',
+                    'regen_drain(integer)', 'regen_stats()', 'regen_queue.http_check_token(text)',
+                    'regen_queue.http_request_overrides(text)'],
+              'shim_role can execute regen_enqueue, regen_drain, regen_stats and the two HTTP functions');
+
+SET ROLE shim_role;
+SELECT lives_ok($$SELECT regen_queue.http_check_token('pgtap-secret')$$,
+                'shim_role: the right token passes http_check_token');
+SELECT throws_ok($$SELECT regen_queue.http_check_token('pgtap-secreT')$$, '28P01', NULL,
+                 'shim_role: a wrong token is refused with 28P01');
+SELECT throws_ok($$SELECT regen_queue.http_check_token(NULL)$$, '28P01', NULL,
+                 'shim_role: no token is refused with 28P01');
+SELECT throws_ok($$SELECT current_setting('regen_queue.worker_token')$$, '42501', NULL,
+                 'shim_role cannot read the worker token');
+SELECT throws_ok('SHOW regen_queue.worker_token', '42501', NULL,
+                 'shim_role cannot SHOW the worker token');
+SELECT throws_ok($$SET regen_queue.worker_token = 'mine'$$, '42501', NULL,
+                 'shim_role cannot set its own worker token');
+SELECT throws_ok($$SET regen_queue.environment = 'development'$$, '42501', NULL,
+                 'shim_role cannot change the environment');
+SELECT is((regen_enqueue('00000000-0000-4000-8000-00000000a001',
+                         regen_queue.http_request_overrides('{"overrides": {"topic": "Go in a week"}}'),
+                         job_type => 'pgtap_ok')).payload,
+          '{"overrides": {"topic": "Go in a week"}}'::jsonb,
+          'shim_role: enqueues with the overrides of a request body');
+SELECT is(pg_temp.drain_outcome(), pg_temp.counts(1, 1, 0), 'shim_role drains');
+SELECT is((SELECT completed FROM regen_stats()), 1::bigint, 'shim_role reads regen_stats()');
+SELECT throws_ok($$SELECT regen_queue.complete_job(gen_random_uuid(), 1, '{}')$$, '42501', NULL,
+                 'shim_role cannot call complete_job');
+SELECT throws_ok('SELECT regen_retry(gen_random_uuid())', '42501', NULL,
+                 'shim_role cannot retry jobs');
+SELECT throws_ok($$SELECT regen_register_handler('pgtap_ok', 'pgtap_fixtures.private_handler(regen_queue.job_queue)')$$,
+                 '42501', NULL, 'shim_role cannot register handlers');
+SELECT throws_ok($$UPDATE regen_queue.job_queue SET payload = '{}'$$, '42501', NULL,
+                 'shim_role cannot change a job''s payload');
+RESET ROLE;
+
+SELECT is((SELECT status::text FROM regen_queue.job_queue WHERE plan_id = '00000000-0000-4000-8000-00000000a001'),
+          'completed', 'the job shim_role queued was completed by its drain');
 
 SELECT * FROM finish();
 

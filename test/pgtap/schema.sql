@@ -282,7 +282,9 @@ SELECT set_eq(
         ('pgtap_elsewhere', 'pgtap_elsewhere.regen_prune(interval,integer)'),
         ('pgtap_elsewhere', 'pgtap_elsewhere.regen_stats()'),
         ('regen_queue', 'regen_queue.complete_job(uuid,integer,jsonb)'),
-        ('regen_queue', 'regen_queue.fail_job(uuid,integer,text,boolean)')$$,
+        ('regen_queue', 'regen_queue.fail_job(uuid,integer,text,boolean)'),
+        ('regen_queue', 'regen_queue.http_check_token(text)'),
+        ('regen_queue', 'regen_queue.http_request_overrides(text)')$$,
     'installed in pgtap_elsewhere, the API functions are there and nowhere else');
 SELECT hasnt_function('public', 'regen_enqueue', 'public has no regen_enqueue any more');
 SELECT has_table('regen_queue', 'job_queue', 'the job table is still regen_queue.job_queue');
