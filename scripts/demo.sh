@@ -6,7 +6,9 @@
 # in three waves:
 #   1. the background worker drains a burst of requests (with invalid and duplicate ones);
 #   2. the worker is switched off for the database and regen_drain(100) is called by hand;
-#   3. pg_cron calls regen_drain() every minute.
+#   3. pg_cron calls regen_drain() every minute;
+#   4. the HTTP shim regen-queue-http (on 127.0.0.1:8491) takes regenerate requests and the
+#      runbook's own curl command drains them, with a worker token set in the database.
 # It ends with a summary and a list of checks, and exits non-zero if any check fails.
 # The cluster is removed on exit; its server log is kept in /tmp when the demo fails, or always
 # with RQ_KEEP_LOG=1.
@@ -17,7 +19,7 @@ repo=$(cd "$here/.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib/cluster.sh
 source "$here/lib/cluster.sh"
 
-readonly DB=regen_demo PORT=5491
+readonly DB=regen_demo PORT=5491 SHIM_PORT=8491
 readonly PLANS=3000 WAVE1_TIMEOUT_S=120 WAVE3_TIMEOUT_S=75
 
 if [[ "$(id -u)" -ne 0 ]]; then
@@ -55,10 +57,14 @@ watch_queue() {
 failures=0
 check() {
     local what=$1 query=$2
-    if [[ "$(value "$query")" == t ]]; then
-        printf '  ok      %s\n' "$what"
+    verdict "$what" "$([[ "$(value "$query")" == t ]] && echo 1)"
+}
+# verdict WHAT NON-EMPTY-IF-OK
+verdict() {
+    if [[ -n "$2" ]]; then
+        printf '  ok      %s\n' "$1"
     else
-        printf '  FAILED  %s\n' "$what"
+        printf '  FAILED  %s\n' "$1"
         failures=$((failures + 1))
     fi
 }
@@ -68,12 +74,15 @@ bash "$here/install-deps.sh"
 
 step "build and install"
 build_log=/tmp/regen_queue-demo-build.log
-if ! rq_build_install >"$build_log" 2>&1; then
+shim_build=$(mktemp -d /tmp/regen_queue-demo-shim.XXXXXX)
+if ! { rq_build_install && cmake -S "$repo" -B "$shim_build" -DREGEN_BUILD_TESTS=OFF &&
+       cmake --build "$shim_build" -j2; } >"$build_log" 2>&1; then
     echo "demo: the build failed; end of $build_log:" >&2
     tail -n 30 "$build_log" >&2
     exit 1
 fi
 echo "installed $(ls "$("$RQ_PGBIN/pg_config" --pkglibdir)/regen_queue.so")"
+echo "built $("$shim_build/regen-queue-http" --version)"
 
 step "cluster on 127.0.0.1:$PORT"
 rq_cluster_start demo "$PORT" \
@@ -258,6 +267,97 @@ sql -c "SELECT runid, status, return_message, start_time::time(0) AS started,
 value "SELECT cron.unschedule('regen-drain')" >/dev/null
 echo "unscheduled regen-drain"
 
+step "wave 4: the HTTP shim and the runbook's curl"
+# The shim's role gets the README's grants (Privileges section), and the example's tables for
+# the handler, which a drain runs as its caller.
+sql >/dev/null <<'SQL'
+CREATE ROLE app_role NOLOGIN;
+CREATE ROLE worker_role NOLOGIN;
+CREATE ROLE ops_role NOLOGIN;
+CREATE ROLE shim_role NOLOGIN;
+CREATE ROLE regen_http LOGIN IN ROLE shim_role;
+GRANT USAGE ON SCHEMA learning_plans TO worker_role;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA learning_plans TO worker_role;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA learning_plans TO worker_role;
+SQL
+readme_grants=$(awk '/^## / { in_section = ($0 == "## Privileges") }
+                     in_section && in_block && /^```/ { exit }
+                     in_block { print }
+                     in_section && $0 == "```sql" { in_block = 1 }' "$repo/README.md")
+sql >/dev/null <<<"$readme_grants"
+# A token in the database only (the statement that sets it is kept out of the server log), and
+# production, where the shim would refuse every POST without one.
+REGENERATION_WORKER_TOKEN=$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')
+sql >/dev/null <<SQL
+SET log_statement = 'none';
+SET log_min_error_statement = 'panic';
+ALTER SYSTEM SET regen_queue.worker_token = '$REGENERATION_WORKER_TOKEN';
+ALTER SYSTEM SET regen_queue.environment = 'production';
+SELECT pg_reload_conf();
+SQL
+shim_log=$RQ_CLUSTER_DIR/shim.log
+"$shim_build/regen-queue-http" --listen "127.0.0.1:$SHIM_PORT" \
+    --database-url "host=127.0.0.1 port=$PORT dbname=$DB user=regen_http" 2>"$shim_log" &
+shim_pid=$!
+rq_track_pid "$shim_pid"
+base=http://127.0.0.1:$SHIM_PORT
+for ((tries = 0; tries < 50; tries++)); do
+    curl -s -o /dev/null "$base/healthz" && break
+    sleep 0.2
+done
+echo "regen-queue-http is listening on $base (pid $shim_pid)"
+
+# post PATH [curl options...]: print "STATUS BODY" of a POST.
+post() {
+    local path=$1
+    shift
+    local answer
+    answer=$(curl -s -X POST -w '\n%{http_code}' "$@" "$base$path")
+    echo "${answer##*$'\n'} ${answer%$'\n'*}"
+}
+auth=(-H "Authorization: Bearer $REGENERATION_WORKER_TOKEN")
+wave4_plans=()
+for ((i = 5; i <= PLANS; i += 150)); do wave4_plans+=("$i"); done
+accepted=0
+for i in "${wave4_plans[@]}"; do
+    answer=$(post "/api/v1/plans/$(value "SELECT demo.plan_id($i)")/regenerate" "${auth[@]}" \
+        -H 'Content-Type: application/json' -d "{\"overrides\": {\"weeklyHours\": $((i % 20 + 1))}}")
+    [[ "$answer" == 202* ]] && accepted=$((accepted + 1))
+done
+echo "POST /api/v1/plans/:planId/regenerate x ${#wave4_plans[@]}: $accepted answered 202"
+sql -c "INSERT INTO demo.wave_job (job_id, wave, plan_no, plan_id, overrides)
+        SELECT j.id, 4, i, j.plan_id, j.payload->'overrides'
+          FROM unnest('{$(IFS=,; echo "${wave4_plans[*]}")}'::int[]) AS i
+          JOIN regen_queue.job_queue AS j ON j.plan_id = demo.plan_id(i) AND j.status = 'pending'" \
+    >/dev/null
+duplicate=$(post "/api/v1/plans/$(value "SELECT demo.plan_id(5)")/regenerate" "${auth[@]}")
+invalid=$(post "/api/v1/plans/$(value "SELECT demo.plan_id(6)")/regenerate" "${auth[@]}" \
+    -d '{"overrides": {"skillLevel": "wizard"}}')
+no_token=$(post "/api/internal/jobs/regeneration/process")
+printf '  duplicate        -> %s\n  bad override     -> %s\n  drain, no token  -> %s\n' \
+    "$duplicate" "$invalid" "$no_token"
+
+echo "the runbook's command:"
+echo '  curl -X POST "'"$base"'/api/internal/jobs/regeneration/process" \'
+echo '    -H "Authorization: Bearer ${REGENERATION_WORKER_TOKEN}"'
+runbook_answer=$(curl -X POST "$base/api/internal/jobs/regeneration/process" \
+  -H "Authorization: Bearer ${REGENERATION_WORKER_TOKEN}" -s)
+echo "  -> $runbook_answer"
+runbook_processed=$(value "SELECT ('$runbook_answer'::jsonb)->>'processedCount'")
+echo "GET /metrics (excerpt):"
+curl -s "$base/metrics" | grep -E '^regen_(queue_jobs|http_drains_total|http_requests_total)' |
+    sed 's/^/  /'
+kill -TERM "$shim_pid"
+wait "$shim_pid"
+shim_exit=$?
+echo "the shim stopped on SIGTERM (exit $shim_exit); its log:"
+sed 's/^/  /' "$shim_log"
+sql >/dev/null <<'SQL'
+ALTER SYSTEM RESET regen_queue.worker_token;
+ALTER SYSTEM RESET regen_queue.environment;
+SELECT pg_reload_conf();
+SQL
+
 step "summary"
 sql <<'SQL'
 \echo 'jobs by wave and status'
@@ -320,6 +420,21 @@ check "each duplicate learned the id of the job already queued" \
     "SELECT bool_and(r.detail LIKE '%' || w.job_id || '%')
        FROM demo.rejection r JOIN demo.wave_job w ON w.plan_id = r.plan_id AND w.wave = 1
       WHERE r.expected_sqlstate = '23505'"
+check "the shim queued every wave 4 request (${#wave4_plans[@]} answered 202)" \
+    "SELECT $accepted = ${#wave4_plans[@]} AND count(*) = ${#wave4_plans[@]}
+       FROM demo.wave_job WHERE wave = 4"
+verdict "the shim answered a duplicate 409 with the id of the job already queued" \
+    "$([[ "$duplicate" == 409* && "$duplicate" == *"$(value "SELECT job_id FROM demo.wave_job
+                                                       WHERE wave = 4 AND plan_no = 5")"* ]] && echo 1)"
+verdict "the shim answered a bad override 400 naming the field" \
+    "$([[ "$invalid" == 400* && "$invalid" == *'"field":"skillLevel"'* ]] && echo 1)"
+verdict "the shim refused a drain without the token with 401" \
+    "$([[ "$no_token" == '401 {"ok":false,"error":"unauthorized"}' ]] && echo 1)"
+verdict "the runbook's curl drained the ${#wave4_plans[@]} wave 4 jobs through the shim" \
+    "$([[ "$runbook_processed" == "${#wave4_plans[@]}" ]] && echo 1)"
+verdict "the shim exited 0 on SIGTERM and never logged the token" \
+    "$([[ "$shim_exit" == 0 ]] && ! grep -qF "$REGENERATION_WORKER_TOKEN" "$shim_log" &&
+       ! grep -qF "$REGENERATION_WORKER_TOKEN" "$RQ_SERVER_LOG" && echo 1)"
 check "the worker left wave 2 alone once switched off" "SELECT $wave2_untouched = $wave2_jobs"
 check "the manual drains processed each wave 2 job once ($wave2_jobs)" \
     "SELECT sum((result->>'processedCount')::int) = $wave2_jobs
@@ -359,6 +474,7 @@ check "regenerating plan 7 again with the same input rebuilt the same modules an
 
 step "stopping the cluster"
 rq_cluster_stop
+rm -rf "$shim_build"
 if ((failures > 0)); then
     echo "demo: $failures check(s) failed" >&2
     exit 1

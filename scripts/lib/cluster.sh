@@ -16,6 +16,7 @@
 RQ_PGBIN=${RQ_PGBIN:-/usr/lib/postgresql/15/bin}
 RQ_REPO_ROOT=${RQ_REPO_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 RQ_CLUSTER_DIRS=()
+RQ_CHILD_PIDS=()
 
 rq_log() {
     printf '%s\n' "$*" >&2
@@ -127,9 +128,19 @@ rq_cluster_stop() {
     [[ "${RQ_CLUSTER_DIR:-}" != "$dir" ]] || unset RQ_CLUSTER_DIR RQ_SERVER_LOG
 }
 
-# Stop every cluster this shell started, keeping their server logs when the script failed.
+# Have a background process (a shim, say) stopped with the clusters: rq_track_pid PID.
+rq_track_pid() {
+    RQ_CHILD_PIDS+=("$1")
+    rq_install_cleanup_trap
+}
+
+# Stop every process and cluster this shell started, keeping the server logs when it failed.
 rq_cleanup() {
-    local status=$? dir
+    local status=$? dir pid
+    for pid in "${RQ_CHILD_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    done
+    RQ_CHILD_PIDS=()
     for dir in "${RQ_CLUSTER_DIRS[@]}"; do
         ((status == 0)) || [[ "${RQ_KEEP_LOG:-}" == 1 ]] || rq_save_log "$dir"
         rq_cluster_stop "$dir"
