@@ -93,9 +93,10 @@ Database::~Database()
 PGconn *
 Database::connect()
 {
-    // The caller's connection string comes last, so that it wins over these defaults.
-    std::vector<const char *> keywords = {"application_name", "connect_timeout"};
-    std::vector<const char *> values = {"regen-queue-http", "5"};
+    // The caller's connection string comes last, so that it wins over these defaults. Bodies
+    // are JSON, which is UTF-8.
+    std::vector<const char *> keywords = {"application_name", "connect_timeout", "client_encoding"};
+    std::vector<const char *> values = {"regen-queue-http", "5", "UTF8"};
     if (!conninfo_.empty())
     {
         keywords.push_back("dbname");
