@@ -55,7 +55,7 @@ status=0
     PG_REGRESS="$pgxs/src/test/regress/pg_regress" \
     TESTDIR="$work" \
     REGEN_SHIM_BIN="$bin" \
-    prove "${tests[@]}") || status=$?
+    prove ${PROVE_FLAGS:-} "${tests[@]}") || status=$?
 
 if ((status == 0)); then
     rm -rf "$work"
