@@ -24,7 +24,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
 
-our @EXPORT = qw(shim_node set_system new_plan_id job_count shim_start shim_stop shim_alive
+our @EXPORT = qw(shim_node set_system new_plan_id job_count shim_start shim_stop shim_wait shim_alive
   shim_log http http_until raw_connect raw_read_response wait_closed metric_value
   is_uuid slurp_log);
 
@@ -196,21 +196,33 @@ sub shim_alive
 	return 0;
 }
 
-# Send $signal (default TERM) and wait at most $timeout_s for the exit; returns the wait status
-# ($? form), or undef when it is still running (then it is killed).
+# Wait at most $timeout_s for the shim to exit; its wait status ($? form), or undef when it is
+# still running.
+sub shim_wait
+{
+	my ($shim, $timeout_s) = @_;
+	my $deadline = time() + $timeout_s;
+
+	while (1)
+	{
+		return $shim->{status} unless shim_alive($shim);
+		return undef if time() > $deadline;
+		usleep(50_000);
+	}
+}
+
+# Send $signal (default TERM) and wait at most $timeout_s (60) for the exit; returns the wait
+# status ($? form), or undef when it was still running (it is then killed).
 sub shim_stop
 {
 	my ($shim, $signal, $timeout_s) = @_;
 	return $shim->{status} unless shim_alive($shim);
 
 	kill($signal // 'TERM', $shim->{pid});
-	my $deadline = time() + ($timeout_s // 60);
-	while (time() < $deadline)
-	{
-		return $shim->{status} unless shim_alive($shim);
-		usleep(50_000);
-	}
-	diag "regen-queue-http (pid $shim->{pid}) still runs after ${\($timeout_s // 60)} s";
+	my $status = shim_wait($shim, $timeout_s // 60);
+	return $status if defined $status;
+
+	diag "regen-queue-http (pid $shim->{pid}) still runs after " . ($timeout_s // 60) . ' s';
 	kill('KILL', $shim->{pid});
 	waitpid($shim->{pid}, 0);
 	@started = grep { $_ != $shim } @started;
