@@ -55,6 +55,7 @@ sub refused
 {
 	my ($name, $method, $path, $status, $code, %opt) = @_;
 	my $field = delete $opt{field};
+	my $no_field = delete $opt{no_field};
 	my $before = job_count($node);
 	my $r = http($shim, $method, $path, %opt);
 
@@ -62,6 +63,9 @@ sub refused
 	is($r->{json}{error}, $code, "$name: error $code") or diag $r->{body};
 	ok(defined $r->{json}{ok} && !$r->{json}{ok}, "$name: ok is false");
 	is($r->{json}{field}, $field, "$name: field $field") if defined $field;
+	ok(!exists $r->{json}{field}, "$name: no field (none of the request's is wrong)")
+	  or diag $r->{body}
+	  if $no_field;
 	is(job_count($node), $before, "$name: no job was queued");
 	return $r;
 }
@@ -108,7 +112,10 @@ refused('plan id without dashes', 'POST', enqueue_path($no_dashes), 400, 'invali
 refused('x-user-id not a uuid', 'POST', enqueue_path(new_plan_id($node)),
 	400, 'invalid_user_id', headers => ['x-user-id: nope'], field => 'x-user-id');
 refused('malformed JSON', 'POST', enqueue_path(new_plan_id($node)),
-	400, 'invalid_json', body => '{"overrides":');
+	400, 'invalid_json', body => '{"overrides":', no_field => 1);
+# PostgreSQL's message quotes the encoding's name ("UTF8"), which is no field of the request.
+refused('invalid UTF-8 in the body', 'POST', enqueue_path(new_plan_id($node)),
+	400, 'invalid_json', body => qq({"overrides":{"topic":"ab\xff\xfecd"}}), no_field => 1);
 refused('a NUL byte in the body', 'POST', enqueue_path(new_plan_id($node)),
 	400, 'invalid_json', body => qq({"overrides":{}}\0));
 refused('a NUL byte inside a string', 'POST', enqueue_path(new_plan_id($node)),

@@ -82,6 +82,16 @@ for my $path (enqueue_path(), $drain_path)
 	is(job_count($node), $before, "Content-Length 100000000 on $path: nothing queued");
 }
 
+# A Content-Length past 2^64 is refused as too large as well (by libmicrohttpd itself).
+{
+	my $socket = raw_connect($shim);
+	print $socket "POST $drain_path HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+	  . "Content-Length: 99999999999999999999999\r\n\r\n";
+	my $answer = raw_read_response($socket, 10);
+	is($answer && $answer->{status}, 413, 'Content-Length past 2^64: 413');
+	close $socket;
+}
+
 # --- default --max-body is 64 KiB --------------------------------------------------------------
 
 {
@@ -154,6 +164,10 @@ like(shim_log($shim), qr/closed a connection: its request did not arrive within 
 }
 
 is(shim_stop($shim), 0, 'the shim exits 0');
+# libmicrohttpd's own messages (a Content-Length it cannot parse, a connection it closed) go
+# to the same log: they must be lines of the same form.
+is_deeply([ grep { !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z / } split /\n/, shim_log($shim) ],
+	[], 'every line of the shim\'s log starts with a time stamp');
 
 # --- a full pool: 503 server_busy ------------------------------------------------------------
 
