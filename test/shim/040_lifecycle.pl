@@ -73,14 +73,26 @@ like(shim_log($shim), qr/cannot use the database/, 'database down: the shim logs
 is_deeply([ grep { !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z / } split /\n/, shim_log($shim) ],
 	[], 'database down: every line of the shim\'s log starts with a time stamp');
 
+# A shim started while the database is down listens all the same and serves once it is back.
+my $early = shim_start($node, 18132);
+is(http($early, 'GET', '/healthz')->{status}, 503, 'started while the database is down: 503');
+ok(shim_alive($early), 'started while the database is down: it runs');
+
 $node->start;
+my ($early_up) = http_until($early, 'GET', '/healthz', sub { $_[0]{status} == 200 }, 30);
+is($early_up->{status}, 200, 'started while the database was down: 200 once it is up');
+is(http($early, 'POST', enqueue_path())->{status}, 202,
+	'started while the database was down: enqueue 202');
+is(shim_stop($early), 0, 'started while the database was down: exits 0');
+
 my ($up, @while_starting) = http_until($shim, 'GET', '/healthz', sub { $_[0]{status} == 200 }, 30);
 note '/healthz answers while the database comes back: ' . join(', ', @while_starting);
 is($up->{status}, 200, 'database back: /healthz 200 within 30 s');
 is(http($shim, 'POST', enqueue_path())->{status}, 202, 'database back: enqueue 202');
 is(metric_value(http($shim, 'GET', '/metrics')->{body}, 'regen_queue_database_up'), 1,
 	'database back: regen_queue_database_up 1');
-is(http($shim, 'POST', $drain_path)->{json}{processedCount}, 1, 'database back: drain runs it');
+is(http($shim, 'POST', $drain_path)->{json}{processedCount}, 2,
+	'database back: a drain runs both jobs queued since');
 
 # --- SIGTERM while a drain is in flight --------------------------------------------------------
 
