@@ -185,6 +185,7 @@ set_system($node, max_jobs_per_drain => undef);
 # --- 404 ------------------------------------------------------------------------------------
 
 my $some = new_plan_id($node);
+my $not_found = 1;    # the 404s answered, for /metrics: GET /nope below, and the loop's
 for my $path ('/', '/nope', '/api/v1/plans', enqueue_path($some) . '/',
 	enqueue_path($some) . '/extra', "/api/v1/plans/$some/x/regenerate",
 	"$drain_path/", "$drain_path/extra", '/healthz/', '/metrics/x')
@@ -192,6 +193,7 @@ for my $path ('/', '/nope', '/api/v1/plans', enqueue_path($some) . '/',
 	my $before = job_count($node);
 	my $r = http($shim, 'POST', $path, body => '{}');
 	is($r->{status}, 404, "POST $path: 404");
+	$not_found++;
 	is_deeply($r->{json}, { ok => JSON::PP::false, error => 'not_found' },
 		"POST $path: not_found") or diag $r->{body};
 	is(job_count($node), $before, "POST $path: no job queued");
@@ -222,8 +224,8 @@ for my $case (
 
 my $health = http($shim, 'GET', '/healthz');
 is($health->{status}, 200, '/healthz: 200');
-ok($health->{json} && $health->{json}{ok} && JSON::PP::is_bool($health->{json}{ok}),
-	'/healthz: {"ok":true,...}') or diag $health->{body};
+is_deeply($health->{json}, { ok => JSON::PP::true, database => 'up' },
+	'/healthz: {"ok":true,"database":"up"}') or diag $health->{body};
 my $head = http($shim, 'HEAD', '/healthz', head => 1);
 is($head->{status}, 200, 'HEAD /healthz: 200');
 
@@ -272,8 +274,14 @@ is( metric_value(
 		$metrics->{body},
 		'regen_http_requests_total{route="/api/internal/jobs/regeneration/process",status="200"}'),
 	3, '/metrics: regen_http_requests_total counts the three drains');
-like($metrics->{body}, qr/^regen_http_requests_total\{route="[^"]+",status="405"\} \d+$/m,
-	'/metrics: 405 answers counted too');
+is(metric_value($metrics->{body}, 'regen_http_requests_total{route="unknown",status="404"}'),
+	$not_found, '/metrics: the 404s counted under route "unknown"');
+is(metric_value($metrics->{body}, 'regen_http_requests_total{route="/healthz",status="405"}'),
+	1, '/metrics: the 405 of /healthz counted');
+is(metric_value($metrics->{body}, 'regen_http_drained_jobs_total{result="processed"}'),
+	$drained->{json}{processedCount}, '/metrics: the jobs the drains processed');
+is(metric_value($metrics->{body}, 'regen_http_drains_total{outcome="ok"}'),
+	3, '/metrics: three drains ok');
 is(http($shim, 'HEAD', '/metrics', head => 1)->{status}, 200, 'HEAD /metrics: 200');
 
 # --- the queue switched off -----------------------------------------------------------------

@@ -146,6 +146,29 @@ both_routes('no scheme', 401, $unauthorized, "Authorization: $token");
 both_routes('Bearer glued to the token', 401, $unauthorized, "Authorization: Bearer$token");
 both_routes('no header', 401, $unauthorized);
 
+# The order of the checks: path, method, length, then the token, then the request itself.
+{
+	my $before = job_count($node);
+	my $r = http($shim, 'POST', '/api/v1/plans/not-a-uuid/regenerate');
+	is($r->{status}, 401, 'a bad plan id without the token: 401 (the token comes first)');
+	$r = http($shim, 'POST', '/api/v1/plans/not-a-uuid/regenerate',
+		headers => ["Authorization: Bearer $token"]);
+	is($r->{status}, 400, 'a bad plan id with the token: 400');
+	is($r->{json}{error}, 'invalid_plan_id', 'a bad plan id with the token: invalid_plan_id');
+	$r = http($shim, 'POST', enqueue_path(), body => '{"overrides":',
+		headers => ["Authorization: Bearer $wrong"]);
+	is($r->{status}, 401, 'bad JSON with a wrong token: 401');
+	$r = http($shim, 'POST', enqueue_path(), body => ' ' x 70000);
+	is($r->{status}, 413, 'a body over --max-body without the token: 413 (length first)');
+	$r = http($shim, 'POST', '/nope');
+	is($r->{status}, 404, 'an unknown path without the token: 404');
+	$r = http($shim, 'GET', $drain_path);
+	is($r->{status}, 405, 'GET on the drain without the token: 405');
+	is(http($shim, 'GET', '/healthz')->{status}, 200, '/healthz needs no token');
+	is(http($shim, 'GET', '/metrics')->{status}, 200, '/metrics needs no token');
+	is(job_count($node), $before, 'none of these queued a job');
+}
+
 # curl sent the duplicated headers as asked (else the 401s above would prove nothing).
 {
 	my $r = http($shim, 'POST', $drain_path,
@@ -183,10 +206,19 @@ both_routes('production without a token, a Bearer token',
 both_routes('production without a token, custom header',
 	503, 'worker_token_not_configured', "x-regeneration-worker-token: $wrong");
 
+set_system($node, enabled => 'off');
+both_routes('production without a token, queue disabled',
+	503, 'worker_token_not_configured');
+set_system($node, enabled => undef);
+
 set_system($node, worker_token => $token);
 both_routes('production with the token', undef, undef, "Authorization: Bearer $token");
 both_routes('production, a wrong token', 401, $unauthorized, "Authorization: Bearer $wrong");
 both_routes('production, no header', 401, $unauthorized);
+set_system($node, enabled => 'off');
+both_routes('queue disabled, a wrong token', 401, $unauthorized, "Authorization: Bearer $wrong");
+both_routes('queue disabled, the token', 503, 'queue_disabled', "Authorization: Bearer $token");
+set_system($node, enabled => undef);
 set_system($node, environment => undef);
 
 # --- the token in the logs ----------------------------------------------------------------------
