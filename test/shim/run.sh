@@ -4,6 +4,7 @@
 #   bash test/shim/run.sh                        # build regen-queue-http, run every test
 #   REGEN_SHIM_BIN=/path/regen-queue-http bash test/shim/run.sh   # test that binary instead
 #   bash test/shim/run.sh 020_auth.pl            # only these files (names in test/shim/)
+#   PROVE_FLAGS=-v bash test/shim/run.sh          # extra prove flags
 #
 # Each test starts its own PostgreSQL 15 node (PostgreSQL::Test::Cluster, with the installed
 # regen_queue preloaded) and its own shims on 127.0.0.1 ports 18100-18149, and uses curl as the
