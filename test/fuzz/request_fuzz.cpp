@@ -28,21 +28,26 @@ namespace
 
 using namespace regen::shim;
 
-#define CHECK(condition)                                                                          \
-    do                                                                                            \
-    {                                                                                             \
-        if (!(condition))                                                                         \
-        {                                                                                         \
-            std::fprintf(stderr, "invariant broken at %s:%d: %s\n", __FILE__, __LINE__,           \
-                         #condition);                                                             \
-            __builtin_trap();                                                                     \
-        }                                                                                         \
+#define CHECK(condition)                                                                           \
+    do                                                                                             \
+    {                                                                                              \
+        if (!(condition))                                                                          \
+        {                                                                                          \
+            std::fprintf(stderr, "invariant broken at %s:%d: %s\n", __FILE__, __LINE__,            \
+                         #condition);                                                              \
+            __builtin_trap();                                                                      \
+        }                                                                                          \
     } while (0)
 
 const char *const kKnownHeaders[] = {
-    "authorization",       "Authorization",       "x-regeneration-worker-token",
-    "X-Regeneration-Worker-Token", "x-user-id",   "X-USER-ID",
-    "content-length",      "host",
+    "authorization",
+    "Authorization",
+    "x-regeneration-worker-token",
+    "X-Regeneration-Worker-Token",
+    "x-user-id",
+    "X-USER-ID",
+    "content-length",
+    "host",
 };
 
 const char *const kKnownStates[] = {
@@ -282,7 +287,8 @@ check_content_length(std::string_view text, std::uint64_t number)
         CHECK(!parsed);
     else
     {
-        std::string_view significant = text.substr(std::min(text.find_first_not_of('0'), text.size()));
+        std::string_view significant =
+            text.substr(std::min(text.find_first_not_of('0'), text.size()));
         const std::string_view kMax = "18446744073709551615";
         bool fits = significant.size() < kMax.size() ||
                     (significant.size() == kMax.size() && significant <= kMax);
@@ -418,9 +424,9 @@ check_sql_error(SqlStep step, const SqlError &error)
             CHECK(code == "internal_error" && body->size() == 2);
             break;
         case 503:
-            CHECK(one_of(code, {"database_unavailable", "worker_token_not_configured",
-                                "queue_disabled", "database_read_only", "server_busy",
-                                "handler_not_registered"}));
+            CHECK(one_of(code,
+                         {"database_unavailable", "worker_token_not_configured", "queue_disabled",
+                          "database_read_only", "server_busy", "handler_not_registered"}));
             CHECK(body->size() == 2);
             break;
     }

@@ -18,9 +18,11 @@ valid_utf8(std::string_view text)
     for (std::size_t i = 0; i < text.size();)
     {
         const auto b = static_cast<unsigned char>(text[i]);
-        std::size_t len = b < 0x80 ? 1 : b >= 0xC2 && b <= 0xDF ? 2 : b >= 0xE0 && b <= 0xEF ? 3
-                                     : b >= 0xF0 && b <= 0xF4   ? 4
-                                                                : 0;
+        std::size_t len = b < 0x80                 ? 1
+                          : b >= 0xC2 && b <= 0xDF ? 2
+                          : b >= 0xE0 && b <= 0xEF ? 3
+                          : b >= 0xF0 && b <= 0xF4 ? 4
+                                                   : 0;
         if (len == 0 || i + len > text.size())
             return false;
         unsigned long cp = len == 1 ? b : b & (0x7F >> len);
@@ -155,16 +157,34 @@ class Reader
         char c = text_[pos_++];
         switch (c)
         {
-            case '"': out += '"'; return true;
-            case '\\': out += '\\'; return true;
-            case '/': out += '/'; return true;
-            case 'b': out += '\b'; return true;
-            case 'f': out += '\f'; return true;
-            case 'n': out += '\n'; return true;
-            case 'r': out += '\r'; return true;
-            case 't': out += '\t'; return true;
-            case 'u': break;
-            default: return false;
+            case '"':
+                out += '"';
+                return true;
+            case '\\':
+                out += '\\';
+                return true;
+            case '/':
+                out += '/';
+                return true;
+            case 'b':
+                out += '\b';
+                return true;
+            case 'f':
+                out += '\f';
+                return true;
+            case 'n':
+                out += '\n';
+                return true;
+            case 'r':
+                out += '\r';
+                return true;
+            case 't':
+                out += '\t';
+                return true;
+            case 'u':
+                break;
+            default:
+                return false;
         }
         unsigned long cp = 0;
         if (!hex4(cp))
@@ -298,13 +318,26 @@ class Reader
         bool ok;
         switch (peek())
         {
-            case '"': return string(out);
-            case '{': ok = object(nullptr); break;
-            case '[': ok = array(); break;
-            case 't': ok = literal("true"); break;
-            case 'f': ok = literal("false"); break;
-            case 'n': ok = literal("null"); break;
-            default: ok = number(); break;
+            case '"':
+                return string(out);
+            case '{':
+                ok = object(nullptr);
+                break;
+            case '[':
+                ok = array();
+                break;
+            case 't':
+                ok = literal("true");
+                break;
+            case 'f':
+                ok = literal("false");
+                break;
+            case 'n':
+                ok = literal("null");
+                break;
+            default:
+                ok = number();
+                break;
         }
         if (ok && out != nullptr)
             *out = std::string(text_.substr(start, pos_ - start));

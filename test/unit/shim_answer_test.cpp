@@ -65,15 +65,16 @@ expect_error(const Answer &answer, int status, const std::string &code, bool ret
 TEST(AnswerSqlError, NoServerAnswerIsUnavailableInEveryStep)
 {
     for (SqlStep step : kSteps)
-        for (const char *state : {"", "08000", "08001", "08003", "08004", "08006", "08P01", "57P01",
-                                  "57P02", "57P03"})
+        for (const char *state :
+             {"", "08000", "08001", "08003", "08004", "08006", "08P01", "57P01", "57P02", "57P03"})
             expect_error(answer_sql_error(step, sql_error(state)), 503, "database_unavailable",
                          true, std::string(step_name(step)) + " " + state);
 }
 
 TEST(AnswerSqlError, TokenCheck)
 {
-    Answer answer = answer_sql_error(SqlStep::TokenCheck, sql_error("28P01", "worker token rejected"));
+    Answer answer =
+        answer_sql_error(SqlStep::TokenCheck, sql_error("28P01", "worker token rejected"));
     expect_error(answer, 401, "unauthorized", false, "28P01");
     // What was wrong with the token is nobody's business but the operator's.
     EXPECT_EQ(members_of(answer).count("message"), 0u);
@@ -163,9 +164,9 @@ TEST(AnswerSqlError, OverridesThatAreNoObjectNameOverrides)
 
 TEST(AnswerSqlError, BodyThatIsNoObjectNamesNoField)
 {
-    Answer answer = answer_sql_error(
-        SqlStep::Enqueue,
-        sql_error("22023", "request body must be a JSON object", "It is a JSON array."));
+    Answer answer =
+        answer_sql_error(SqlStep::Enqueue, sql_error("22023", "request body must be a JSON object",
+                                                     "It is a JSON array."));
     expect_error(answer, 400, "invalid_overrides", false, "body");
     json_check::Reader::Members members = members_of(answer);
     EXPECT_EQ(members.count("field"), 0u);
@@ -174,22 +175,23 @@ TEST(AnswerSqlError, BodyThatIsNoObjectNamesNoField)
 
 TEST(AnswerSqlError, TooComplexOverrides)
 {
-    expect_error(answer_sql_error(SqlStep::Enqueue, sql_error("54001", "stack depth limit exceeded")),
-                 400, "invalid_overrides", false, "54001");
+    expect_error(
+        answer_sql_error(SqlStep::Enqueue, sql_error("54001", "stack depth limit exceeded")), 400,
+        "invalid_overrides", false, "54001");
 }
 
 TEST(AnswerSqlError, AlreadyQueuedNamesTheJob)
 {
-    Answer answer = answer_sql_error(
-        SqlStep::Enqueue, sql_error("23505", "plan x already has an active job", "Job 42 is pending."));
+    Answer answer =
+        answer_sql_error(SqlStep::Enqueue, sql_error("23505", "plan x already has an active job",
+                                                     "Job 42 is pending."));
     expect_error(answer, 409, "already_queued", false, "23505");
     json_check::Reader::Members members = members_of(answer);
     EXPECT_EQ(members["jobId"], "42");
     EXPECT_EQ(members["status"], "pending");
     EXPECT_EQ(members.size(), 4u) << answer.body;
 
-    answer = answer_sql_error(SqlStep::Enqueue,
-                              sql_error("23505", "m", "Job 9f1c is processing."));
+    answer = answer_sql_error(SqlStep::Enqueue, sql_error("23505", "m", "Job 9f1c is processing."));
     members = members_of(answer);
     EXPECT_EQ(members["jobId"], "9f1c");
     EXPECT_EQ(members["status"], "processing");
@@ -210,9 +212,10 @@ TEST(AnswerSqlError, AlreadyQueuedWithAnUnreadableDetail)
 
 TEST(AnswerSqlError, NoHandler)
 {
-    expect_error(answer_sql_error(SqlStep::Enqueue,
-                                  sql_error("42704", "no handler is registered for job type \"x\"")),
-                 503, "handler_not_registered", false, "42704");
+    expect_error(
+        answer_sql_error(SqlStep::Enqueue,
+                         sql_error("42704", "no handler is registered for job type \"x\"")),
+        503, "handler_not_registered", false, "42704");
 }
 
 TEST(AnswerSqlError, EnqueueCodesMeanNothingElsewhere)
@@ -272,14 +275,18 @@ TEST(JsonString, ValidUtf8IsKept)
 TEST(JsonString, InvalidUtf8BecomesReplacementCharacters)
 {
     EXPECT_EQ(json_string("\xFF"), "\"" + kFffd + "\"");
-    EXPECT_EQ(json_string("a\xFF" "b"), "\"a" + kFffd + "b\"");
-    EXPECT_EQ(json_string("\xC3"), "\"" + kFffd + "\"");            // cut short at the end
-    EXPECT_EQ(json_string("\xE2\x82"), "\"" + kFffd + "\"");        // one maximal subpart
-    EXPECT_EQ(json_string("\xE2\x82" "a"), "\"" + kFffd + "a\"");
-    EXPECT_EQ(json_string("\xC0\xAF"), "\"" + kFffd + kFffd + "\""); // overlong
+    EXPECT_EQ(json_string("a\xFF"
+                          "b"),
+              "\"a" + kFffd + "b\"");
+    EXPECT_EQ(json_string("\xC3"), "\"" + kFffd + "\"");     // cut short at the end
+    EXPECT_EQ(json_string("\xE2\x82"), "\"" + kFffd + "\""); // one maximal subpart
+    EXPECT_EQ(json_string("\xE2\x82"
+                          "a"),
+              "\"" + kFffd + "a\"");
+    EXPECT_EQ(json_string("\xC0\xAF"), "\"" + kFffd + kFffd + "\"");             // overlong
     EXPECT_EQ(json_string("\xED\xA0\x80"), "\"" + kFffd + kFffd + kFffd + "\""); // surrogate
     EXPECT_EQ(json_string("\xF4\x90\x80\x80"), "\"" + kFffd + kFffd + kFffd + kFffd + "\"");
-    EXPECT_EQ(json_string("\x80"), "\"" + kFffd + "\"");            // lone continuation
+    EXPECT_EQ(json_string("\x80"), "\"" + kFffd + "\""); // lone continuation
     // A broken sequence does not swallow the quote after it.
     EXPECT_EQ(json_string("\xC3\""), "\"" + kFffd + "\\\"\"");
 }
@@ -301,7 +308,8 @@ TEST(JsonString, EveryByteGivesValidJson)
 
 TEST(JsonString, RoundTripsValidText)
 {
-    const std::string text = "tab\there \"q\" \\ back \xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80 \x01\x7f end";
+    const std::string text =
+        "tab\there \"q\" \\ back \xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80 \x01\x7f end";
     std::optional<std::string> decoded = parse_string(json_string(text));
     ASSERT_TRUE(decoded.has_value());
     EXPECT_EQ(*decoded, text);

@@ -37,8 +37,7 @@ read_exposition(const std::string &text)
     static const std::regex kHelp(R"(# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) \S.*)");
     static const std::regex kType(
         R"(# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped))");
-    static const std::regex kSample(
-        R"(([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^{}]*)\})? (\S+))");
+    static const std::regex kSample(R"(([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^{}]*)\})? (\S+))");
     static const std::regex kLabel(R"(([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)\")");
 
     std::vector<Sample> samples;
@@ -105,7 +104,8 @@ read_exposition(const std::string &text)
             for (const char *suffix : {"_bucket", "_sum", "_count"})
             {
                 std::string s = suffix;
-                if (family.size() > s.size() && family.compare(family.size() - s.size(), s.size(), s) == 0 &&
+                if (family.size() > s.size() &&
+                    family.compare(family.size() - s.size(), s.size(), s) == 0 &&
                     family.substr(0, family.size() - s.size()) == current_family)
                     family = current_family;
             }
@@ -149,15 +149,14 @@ TEST(ExpositionReader, RefusesMalformedText)
     EXPECT_NONFATAL_FAILURE(read_exposition("# TYPE a gauge\na{x=\"y\",} 1\n"), "trailing comma");
     EXPECT_NONFATAL_FAILURE(read_exposition("# TYPE a gauge\na one\n"), "bad value");
     EXPECT_NONFATAL_FAILURE(read_exposition("# TYPE a gauge\nb 1\n"), "outside its family");
-    EXPECT_NONFATAL_FAILURE(read_exposition("# TYPE a gauge\n# TYPE a gauge\n"),
-                            "second TYPE");
+    EXPECT_NONFATAL_FAILURE(read_exposition("# TYPE a gauge\n# TYPE a gauge\n"), "second TYPE");
     EXPECT_NONFATAL_FAILURE(read_exposition("# TYPE a gauge\na 1"), "ends with a newline");
     EXPECT_NONFATAL_FAILURE(read_exposition("# TYPE a nonsense\n"), "not a sample line");
     EXPECT_NONFATAL_FAILURE(read_exposition("# TYPE a gauge\na 1\n# TYPE b gauge\nb 1\na 2\n"),
                             "outside its family");
-    std::vector<Sample> good = read_exposition(
-        "# HELP h A histogram.\n# TYPE h histogram\nh_bucket{le=\"1\"} 0\n"
-        "h_bucket{le=\"+Inf\"} 2\nh_sum 3.5\nh_count 2\n");
+    std::vector<Sample> good =
+        read_exposition("# HELP h A histogram.\n# TYPE h histogram\nh_bucket{le=\"1\"} 0\n"
+                        "h_bucket{le=\"+Inf\"} 2\nh_sum 3.5\nh_count 2\n");
     EXPECT_EQ(good.size(), 4u);
 }
 
@@ -181,9 +180,9 @@ TEST(Metrics, DatabaseDownShowsNoQueueGauges)
     std::vector<Sample> samples = read_exposition(metrics.render(std::nullopt, 3));
     EXPECT_EQ(value_of(samples, "regen_queue_database_up"), 0);
     EXPECT_EQ(value_of(samples, "regen_http_requests_in_flight"), 3);
-    for (const char *name : {"regen_queue_jobs", "regen_queue_due_jobs",
-                             "regen_queue_oldest_pending_age_seconds", "regen_queue_expired_leases",
-                             "regen_queue_failed_last_hour"})
+    for (const char *name :
+         {"regen_queue_jobs", "regen_queue_due_jobs", "regen_queue_oldest_pending_age_seconds",
+          "regen_queue_expired_leases", "regen_queue_failed_last_hour"})
         EXPECT_EQ(count_named(samples, name), 0u) << name;
 }
 
@@ -224,15 +223,16 @@ TEST(Metrics, RequestCountersByRouteAndStatus)
 
     std::vector<Sample> samples = read_exposition(metrics.render(std::nullopt, 0));
     const std::string enqueue = "/api/v1/plans/:planId/regenerate";
-    EXPECT_EQ(value_of(samples, "regen_http_requests_total", {{"route", enqueue}, {"status", "202"}}),
-              3);
-    EXPECT_EQ(value_of(samples, "regen_http_requests_total", {{"route", enqueue}, {"status", "409"}}),
-              1);
+    EXPECT_EQ(
+        value_of(samples, "regen_http_requests_total", {{"route", enqueue}, {"status", "202"}}), 3);
+    EXPECT_EQ(
+        value_of(samples, "regen_http_requests_total", {{"route", enqueue}, {"status", "409"}}), 1);
     EXPECT_EQ(value_of(samples, "regen_http_requests_total",
                        {{"route", "/api/internal/jobs/regeneration/process"}, {"status", "200"}}),
               1);
-    EXPECT_EQ(value_of(samples, "regen_http_requests_total", {{"route", "unknown"}, {"status", "404"}}),
-              2);
+    EXPECT_EQ(
+        value_of(samples, "regen_http_requests_total", {{"route", "unknown"}, {"status", "404"}}),
+        2);
     // Only the pairs that happened.
     EXPECT_EQ(count_named(samples, "regen_http_requests_total"), 4u);
 }
@@ -240,7 +240,8 @@ TEST(Metrics, RequestCountersByRouteAndStatus)
 TEST(Metrics, HistogramBucketsAreCumulativeAndEndAtCount)
 {
     Metrics metrics;
-    const std::vector<double> health = {0.0001, 0.0005, 0.0007, 0.001, 0.003, 0.3, 9.9, 10, 11, 500};
+    const std::vector<double> health = {0.0001, 0.0005, 0.0007, 0.001, 0.003,
+                                        0.3,    9.9,    10,     11,    500};
     for (double seconds : health)
         metrics.record_request(Route::Health, 200, seconds);
     metrics.record_request(Route::Drain, 200, 0.02);
@@ -265,10 +266,12 @@ TEST(Metrics, HistogramBucketsAreCumulativeAndEndAtCount)
         for (std::size_t i = 1; i < buckets.size(); i++)
         {
             EXPECT_LT(buckets[i - 1].first, buckets[i].first) << name;
-            EXPECT_LE(buckets[i - 1].second, buckets[i].second) << name << " le " << buckets[i].first;
+            EXPECT_LE(buckets[i - 1].second, buckets[i].second)
+                << name << " le " << buckets[i].first;
         }
         EXPECT_TRUE(std::isinf(buckets.back().first));
-        double count = value_of(samples, "regen_http_request_duration_seconds_count", {{"route", name}});
+        double count =
+            value_of(samples, "regen_http_request_duration_seconds_count", {{"route", name}});
         EXPECT_EQ(buckets.back().second, count) << name;
 
         // Each bucket holds exactly the observations at or under its bound.

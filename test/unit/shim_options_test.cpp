@@ -18,10 +18,12 @@ using Env = std::map<std::string, std::string>;
 ParsedOptions
 parse(const std::vector<std::string> &args, const Env &env = {})
 {
-    return parse_options(args, [&env](const char *name) -> const char * {
-        auto found = env.find(name);
-        return found == env.end() ? nullptr : found->second.c_str();
-    });
+    return parse_options(args,
+                         [&env](const char *name) -> const char *
+                         {
+                             auto found = env.find(name);
+                             return found == env.end() ? nullptr : found->second.c_str();
+                         });
 }
 
 struct IntCase
@@ -180,8 +182,8 @@ TEST(ParseOptions, EveryRangeBoundThroughEnvironment)
 
 TEST(ParseOptions, NonIntegers)
 {
-    for (const char *text : {"", "abc", "1.5", "5x", "0x10", "1e3", "99999999999999999999",
-                             "-99999999999999999999"})
+    for (const char *text :
+         {"", "abc", "1.5", "5x", "0x10", "1e3", "99999999999999999999", "-99999999999999999999"})
     {
         ParsedOptions parsed = parse({"--pool-size", text});
         EXPECT_NE(parsed.error, "") << text;
@@ -204,10 +206,8 @@ TEST(ParseOptions, GoodListenAddresses)
         int port;
     };
     for (const Case &c : {Case{"127.0.0.1:1", "127.0.0.1", 1},
-                          Case{"0.0.0.0:65535", "0.0.0.0", 65535},
-                          Case{"[::1]:8080", "::1", 8080},
-                          Case{"[::]:80", "::", 80},
-                          Case{"[fe80::1:2]:443", "fe80::1:2", 443}})
+                          Case{"0.0.0.0:65535", "0.0.0.0", 65535}, Case{"[::1]:8080", "::1", 8080},
+                          Case{"[::]:80", "::", 80}, Case{"[fe80::1:2]:443", "fe80::1:2", 443}})
     {
         ParsedOptions parsed = parse({"--listen", c.text});
         ASSERT_EQ(parsed.error, "") << c.text;
@@ -218,10 +218,26 @@ TEST(ParseOptions, GoodListenAddresses)
 
 TEST(ParseOptions, BadListenAddresses)
 {
-    for (const char *text :
-         {"", "127.0.0.1", "127.0.0.1:", ":8080", "localhost:8080", "127.0.0.1:0", "127.0.0.1:65536",
-          "127.0.0.1:-1", "127.0.0.1:http", "256.0.0.1:80", "1.2.3:80", "[::1]", "::1", "[::1]8080",
-          "[::1]:", "[]:8080", "[:8080", "::1]:8080", "[::g]:80", "127.0.0.1:80:80"})
+    for (const char *text : {"",
+                             "127.0.0.1",
+                             "127.0.0.1:",
+                             ":8080",
+                             "localhost:8080",
+                             "127.0.0.1:0",
+                             "127.0.0.1:65536",
+                             "127.0.0.1:-1",
+                             "127.0.0.1:http",
+                             "256.0.0.1:80",
+                             "1.2.3:80",
+                             "[::1]",
+                             "::1",
+                             "[::1]8080",
+                             "[::1]:",
+                             "[]:8080",
+                             "[:8080",
+                             "::1]:8080",
+                             "[::g]:80",
+                             "127.0.0.1:80:80"})
     {
         ParsedOptions parsed = parse({"--listen", text});
         EXPECT_NE(parsed.error.find("--listen"), std::string::npos) << "\"" << text << "\"";
@@ -249,7 +265,8 @@ TEST(ParseOptions, UnbracketedIpv6IsRefused)
 
 TEST(ParseOptions, BadListenInEnvironmentIsOverriddenByFlag)
 {
-    ParsedOptions parsed = parse({"--listen", "127.0.0.1:9300"}, {{"REGEN_HTTP_LISTEN", "nonsense"}});
+    ParsedOptions parsed =
+        parse({"--listen", "127.0.0.1:9300"}, {{"REGEN_HTTP_LISTEN", "nonsense"}});
     ASSERT_EQ(parsed.error, "");
     EXPECT_EQ(parsed.options.listen_port, 9300);
 }
@@ -268,8 +285,8 @@ TEST(ParseOptions, BadIntegerInEnvironmentIsOverriddenByFlag)
 
 TEST(ParseOptions, UnknownFlags)
 {
-    for (const char *arg : {"--bogus", "--bogus=1", "-x", "positional", "--pool", "--help=yes",
-                            "--Pool-Size=3", "-"})
+    for (const char *arg :
+         {"--bogus", "--bogus=1", "-x", "positional", "--pool", "--help=yes", "--Pool-Size=3", "-"})
     {
         ParsedOptions parsed = parse({arg});
         EXPECT_NE(parsed.error.find("unknown option"), std::string::npos) << arg;
@@ -321,8 +338,8 @@ TEST(UsageText, NamesEveryFlagAndVariable)
         EXPECT_NE(usage.find(setting.flag), std::string::npos) << setting.flag;
         EXPECT_NE(usage.find(setting.env), std::string::npos) << setting.env;
     }
-    for (const char *word : {"--listen", "REGEN_HTTP_LISTEN", "--database-url", "DATABASE_URL",
-                             "--version", "--help"})
+    for (const char *word :
+         {"--listen", "REGEN_HTTP_LISTEN", "--database-url", "DATABASE_URL", "--version", "--help"})
         EXPECT_NE(usage.find(word), std::string::npos) << word;
 }
 

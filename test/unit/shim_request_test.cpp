@@ -130,7 +130,8 @@ TEST(Methods, AllowListAgreesWithMethodAllowed)
             while (start <= allow.size())
             {
                 std::size_t end = allow.find(", ", start);
-                std::string item = allow.substr(start, end == std::string::npos ? end : end - start);
+                std::string item =
+                    allow.substr(start, end == std::string::npos ? end : end - start);
                 listed = listed || item == method;
                 if (end == std::string::npos)
                     break;
@@ -163,13 +164,13 @@ TEST(CanonicalUuid, AcceptsEitherCase)
 TEST(CanonicalUuid, RejectsOtherForms)
 {
     EXPECT_FALSE(is_canonical_uuid(""));
-    EXPECT_FALSE(is_canonical_uuid("0b7f6f1e2c3d4e5f8a9b0c1d2e3f4a5b"));       // no dashes
-    EXPECT_FALSE(is_canonical_uuid("{" + kUuid + "}"));                        // braces
-    EXPECT_FALSE(is_canonical_uuid(kUuid.substr(1)));                          // too short
-    EXPECT_FALSE(is_canonical_uuid(kUuid + "0"));                              // too long
-    EXPECT_FALSE(is_canonical_uuid(" " + kUuid.substr(1)));                    // blank
-    EXPECT_FALSE(is_canonical_uuid("0b7f6f1e-2c3d-4e5f-8a9b-0c1d2e3f4a5g"));   // not hex
-    EXPECT_FALSE(is_canonical_uuid("0b7f6f1e-2c3d-4e5f-8a9b0-c1d2e3f4a5b"));   // dash moved
+    EXPECT_FALSE(is_canonical_uuid("0b7f6f1e2c3d4e5f8a9b0c1d2e3f4a5b"));        // no dashes
+    EXPECT_FALSE(is_canonical_uuid("{" + kUuid + "}"));                         // braces
+    EXPECT_FALSE(is_canonical_uuid(kUuid.substr(1)));                           // too short
+    EXPECT_FALSE(is_canonical_uuid(kUuid + "0"));                               // too long
+    EXPECT_FALSE(is_canonical_uuid(" " + kUuid.substr(1)));                     // blank
+    EXPECT_FALSE(is_canonical_uuid("0b7f6f1e-2c3d-4e5f-8a9b-0c1d2e3f4a5g"));    // not hex
+    EXPECT_FALSE(is_canonical_uuid("0b7f6f1e-2c3d-4e5f-8a9b0-c1d2e3f4a5b"));    // dash moved
     EXPECT_FALSE(is_canonical_uuid("0b7f6f1e-2c3d-4e5f-8a9b-0c1d2e3f4a5\xC3")); // high byte
     EXPECT_FALSE(is_canonical_uuid(std::string("0b7f6f1e-2c3d-4e5f-8a9b-0c1d2e3f4a5\0", 36)));
 }
@@ -275,7 +276,8 @@ TEST(ExtractToken, DuplicatesAreMalformed)
 {
     expect_malformed({{"Authorization", "Bearer tok"}, {"Authorization", "Bearer tok"}});
     expect_malformed({{"Authorization", "Bearer a"}, {"authorization", "Bearer b"}});
-    expect_malformed({{"x-regeneration-worker-token", "tok"}, {"x-regeneration-worker-token", "tok"}});
+    expect_malformed(
+        {{"x-regeneration-worker-token", "tok"}, {"x-regeneration-worker-token", "tok"}});
     expect_malformed({{"x-regeneration-worker-token", "a"}, {"X-Regeneration-Worker-Token", "b"}});
     expect_malformed({{"x-regeneration-worker-token", ""}, {"x-regeneration-worker-token", "b"}});
 }
@@ -301,7 +303,7 @@ TEST(ExtractToken, OtherSchemesAreMalformed)
     expect_malformed({{"Authorization", "Basic dXNlcjpwYXNz"}});
     expect_malformed({{"Authorization", "Token abc"}});
     expect_malformed({{"Authorization", "abc"}});
-    expect_malformed({{"Authorization", "Bearerabc"}});    // no blank after the scheme
+    expect_malformed({{"Authorization", "Bearerabc"}}); // no blank after the scheme
     expect_malformed({{"Authorization", "Bearer:abc"}});
     expect_malformed({{"Authorization", "Bear abc"}});
     expect_malformed({{"Authorization", "BearerX abc"}});
@@ -392,9 +394,10 @@ TEST(ContentLength, LargestValueAndOverflow)
 TEST(ContentLength, NonDigits)
 {
     for (const std::string &text :
-         {std::string(""), std::string(" "), std::string(" 5"), std::string("5 "), std::string("+5"),
-          std::string("-5"), std::string("5a"), std::string("0x10"), std::string("1e3"),
-          std::string("1.0"), std::string("1,2"), std::string("٣"), std::string("5\0", 2)})
+         {std::string(""), std::string(" "), std::string(" 5"), std::string("5 "),
+          std::string("+5"), std::string("-5"), std::string("5a"), std::string("0x10"),
+          std::string("1e3"), std::string("1.0"), std::string("1,2"), std::string("٣"),
+          std::string("5\0", 2)})
         EXPECT_EQ(parse_content_length(text), std::nullopt) << text;
 }
 
