@@ -24,9 +24,14 @@ bad_request(std::string_view code, const SqlError &error)
     if (!error.detail.empty())
         message += ": " + error.detail;
 
-    std::string field = quoted_field(error.message);
-    if (field.empty() && starts_with(error.message, "overrides "))
-        field = "overrides";
+    // Only messages about overrides name a field; others quote other things ("UTF8").
+    std::string field;
+    if (code == "invalid_overrides")
+    {
+        field = quoted_field(error.message);
+        if (field.empty() && starts_with(error.message, "overrides "))
+            field = "overrides";
+    }
     return {400, error_body(code, message, field)};
 }
 

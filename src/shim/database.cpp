@@ -59,13 +59,17 @@ still_connected(PGconn *conn)
     int ready = poll(&socket, 1, 0);
     if (ready == 0)
         return true;
-    if (ready < 0 || !PQconsumeInput(conn))
-        return false;
+    // A server that went away sent an error and then closed: read until the close shows.
+    for (int reads = 0; ready > 0 && reads < 4; reads++)
+    {
+        if (!PQconsumeInput(conn))
+            return false;
+        ready = poll(&socket, 1, 0);
+    }
 
-    // Something else arrived while idle (a parameter status or a notice): fine when the
-    // connection survived it.
-    PQclear(PQgetResult(conn));
-    return PQstatus(conn) == CONNECTION_OK;
+    // What else arrives while idle (a parameter status, a notice) is fine when the connection
+    // survived it.
+    return ready == 0 && PQstatus(conn) == CONNECTION_OK;
 }
 
 // Keep libpq's notices (a WARNING from the server) out of standard error, where they would
@@ -241,7 +245,8 @@ Database::Lease::~Lease()
 
     // A connection that broke, or that a statement left inside a transaction, is not reused.
     PGconn *&conn = pool_->connections_[slot_];
-    if (PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE)
+    if (conn != nullptr &&
+        (PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE))
     {
         PQfinish(conn);
         conn = nullptr;
@@ -253,8 +258,31 @@ SqlResult
 Database::Lease::run(const char *statement, int count, const char *const *values)
 {
     SqlResult outcome;
-    PGconn *conn = pool_->connections_[slot_];
+    PGconn *&conn = pool_->connections_[slot_];
+    if (conn == nullptr)
+    {
+        outcome.error.message = "no connection to the database";
+        return outcome;
+    }
     PGresult *result = PQexecPrepared(conn, statement, count, values, nullptr, nullptr, 0);
+
+    // The first statement of a lease may find that the server went away since the connection
+    // was last used (a restart the idle check did not see yet). Nothing of it ran, so it runs
+    // again once on a new connection; later statements are never repeated.
+    if (!used_ && PQresultStatus(result) != PGRES_TUPLES_OK && PQstatus(conn) != CONNECTION_OK)
+    {
+        PQclear(result);
+        PQfinish(conn);
+        conn = pool_->connect();
+        if (conn == nullptr)
+        {
+            used_ = true;
+            outcome.error.message = "cannot connect to the database";
+            return outcome;
+        }
+        result = PQexecPrepared(conn, statement, count, values, nullptr, nullptr, 0);
+    }
+    used_ = true;
 
     if (PQresultStatus(result) == PGRES_TUPLES_OK)
     {

@@ -58,6 +58,7 @@ class Database
 
         Database *pool_;
         int slot_;
+        bool used_ = false; // a statement has run on this lease
     };
 
     // A live connection, or nothing: busy is set when none was free within the timeout,

@@ -12,6 +12,15 @@ namespace regen::shim
 void
 log_line(const char *format, ...)
 {
+    va_list args;
+    va_start(args, format);
+    log_line_v(format, args);
+    va_end(args);
+}
+
+void
+log_line_v(const char *format, va_list args)
+{
     char line[2048];
     struct timeval now;
     struct tm utc;
@@ -21,11 +30,16 @@ log_line(const char *format, ...)
     int used = static_cast<int>(strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &utc));
     used += std::snprintf(line + used, sizeof line - used, ".%03dZ ", (int)(now.tv_usec / 1000));
 
-    va_list args;
-    va_start(args, format);
     int wanted = std::vsnprintf(line + used, sizeof line - used - 1, format, args);
-    va_end(args);
-    used = wanted < 0 ? used : std::min<int>(used + wanted, sizeof line - 2);
+    int end = wanted < 0 ? used : std::min<int>(used + wanted, sizeof line - 2);
+
+    // Messages from libpq and libmicrohttpd end in newlines and may hold more: keep one line.
+    while (end > used && (line[end - 1] == '\n' || line[end - 1] == ' '))
+        end--;
+    for (int i = used; i < end; i++)
+        if (line[i] == '\n' || line[i] == '\r' || line[i] == '\t')
+            line[i] = ' ';
+    used = end;
     line[used++] = '\n';
 
     // One write per line, so that lines of concurrent requests do not interleave.

@@ -62,12 +62,16 @@ parse_listen(const std::string &text, Options &options, std::string &error)
         return false;
     std::string host = text.substr(0, colon);
     std::string port = text.substr(colon + 1);
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
-        host = host.substr(1, host.size() - 2);
 
+    // An IPv6 address must be bracketed: in "::1:8080" the port could be part of the address.
     unsigned char address[sizeof(struct in6_addr)];
-    if (inet_pton(AF_INET, host.c_str(), address) != 1 &&
-        inet_pton(AF_INET6, host.c_str(), address) != 1)
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    {
+        host = host.substr(1, host.size() - 2);
+        if (inet_pton(AF_INET6, host.c_str(), address) != 1)
+            return false;
+    }
+    else if (inet_pton(AF_INET, host.c_str(), address) != 1)
         return false;
 
     long long port_number = 0;
@@ -94,13 +98,14 @@ parse_options(const std::vector<std::string> &args, const EnvLookup &env)
     {
         const IntSetting *setting;
         long long value;
+        std::string text; // from the environment or a flag; empty: the default stays
     };
-    Target targets[] = {{&kPoolSize, options.pool_size},
-                        {&kPoolTimeout, options.pool_timeout_s},
-                        {&kMaxBody, static_cast<long long>(options.max_body_bytes)},
-                        {&kRequestTimeout, options.request_timeout_s},
-                        {&kMaxConnections, options.max_connections},
-                        {&kShutdownTimeout, options.shutdown_timeout_s}};
+    Target targets[] = {{&kPoolSize, options.pool_size, {}},
+                        {&kPoolTimeout, options.pool_timeout_s, {}},
+                        {&kMaxBody, static_cast<long long>(options.max_body_bytes), {}},
+                        {&kRequestTimeout, options.request_timeout_s, {}},
+                        {&kMaxConnections, options.max_connections, {}},
+                        {&kShutdownTimeout, options.shutdown_timeout_s, {}}};
 
     // The environment first, then the flags over it.
     std::string listen = "127.0.0.1:8080";
@@ -109,9 +114,8 @@ parse_options(const std::vector<std::string> &args, const EnvLookup &env)
     if (const char *value = env(kDatabaseEnv); value != nullptr)
         options.database_url = value;
     for (Target &target : targets)
-        if (const char *value = env(target.setting->env); value != nullptr && *value != '\0')
-            if (!parse_integer(value, *target.setting, target.value, error))
-                return parsed;
+        if (const char *value = env(target.setting->env); value != nullptr)
+            target.text = value;
 
     for (std::size_t i = 0; i < args.size(); i++)
     {
@@ -157,12 +161,21 @@ parse_options(const std::vector<std::string> &args, const EnvLookup &env)
                 error = "unknown option \"" + arg + "\"";
                 return parsed;
             }
-            std::string text;
-            if (!value(text) || !parse_integer(text, *target->setting, target->value, error))
+            if (!value(target->text))
                 return parsed;
+            // A flag given empty is an error, unlike an empty variable (which is unset).
+            if (target->text.empty())
+                target->text = " ";
         }
     }
+    if (options.show_help || options.show_version)
+        return parsed;
 
+    // Values are read only now, so that a flag replaces a variable that was wrong.
+    for (Target &target : targets)
+        if (!target.text.empty() &&
+            !parse_integer(target.text, *target.setting, target.value, error))
+            return parsed;
     if (!parse_listen(listen, options, error))
         return parsed;
     options.pool_size = static_cast<int>(targets[0].value);

@@ -46,6 +46,13 @@ request_headers(MHD_Connection *connection)
     return headers;
 }
 
+// libmicrohttpd's own messages (a malformed request it refused itself, say), in our format.
+void
+log_from_microhttpd(void *, const char *format, va_list args)
+{
+    log_line_v(format, args);
+}
+
 double
 seconds_since(Clock::time_point start)
 {
@@ -91,9 +98,14 @@ Server::start()
         MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned int>(options_.max_connections),
         MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned int>(options_.request_timeout_s),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(32 * 1024),
-        MHD_OPTION_THREAD_STACK_SIZE, static_cast<size_t>(512 * 1024), MHD_OPTION_URI_LOG_CALLBACK,
-        &Server::on_request_line, this, MHD_OPTION_NOTIFY_COMPLETED, &Server::on_completed, this,
-        MHD_OPTION_NOTIFY_CONNECTION, &Server::on_connection, this, MHD_OPTION_END);
+        MHD_OPTION_THREAD_STACK_SIZE, static_cast<size_t>(512 * 1024),
+        // clang-format off
+        MHD_OPTION_EXTERNAL_LOGGER, &log_from_microhttpd, nullptr,
+        MHD_OPTION_URI_LOG_CALLBACK, &Server::on_request_line, this,
+        MHD_OPTION_NOTIFY_COMPLETED, &Server::on_completed, this,
+        MHD_OPTION_NOTIFY_CONNECTION, &Server::on_connection, this,
+        MHD_OPTION_END);
+    // clang-format on
     if (daemon_ == nullptr)
     {
         log_line("cannot listen on %s port %u: %s", options_.listen_host.c_str(),
