@@ -7,6 +7,10 @@
 #   isolation   isolation specs: interleavings of concurrent sessions (test/isolation/)
 #   tap         TAP cluster tests: worker, reloads, leases, crashes, standby, pg_cron (test/tap/)
 #   pgtap       pgTAP suites with pg_prove: schema, privileges, API contract (test/pgtap/)
+#   shim        the HTTP shim's integration tests: its binary, a cluster, curl (test/shim/)
+#   fuzz        the shim's request parsing under libFuzzer for 60 s (test/fuzz/)
+#   load        the shim under wrk for a few seconds per route: no errors, no job lost or run
+#               twice (bench/http_load.sh --check)
 # Every suite runs even when an earlier one failed; the last line is "N passed, N failed".
 # Logs of each suite are kept in /tmp/regen_queue-test-logs/.
 set -uo pipefail
@@ -81,13 +85,13 @@ build=$(mktemp -d /tmp/regen_queue-build.XXXXXX)
 if stage unit bash -c "cmake -S '$repo' -B '$build' -DREGEN_WARNINGS_AS_ERRORS=ON >/dev/null &&
                        cmake --build '$build' -j2 >/dev/null &&
                        cd '$build' && ctest --output-on-failure"; then :; fi
+shim_bin=$build/regen-queue-http
 unit_total=$(sed -nE 's/.* tests passed, ([0-9]+) tests failed out of ([0-9]+).*/\2/p' \
     "$logs/unit.log")
 unit_failed=$(sed -nE 's/.* tests passed, ([0-9]+) tests failed out of ([0-9]+).*/\1/p' \
     "$logs/unit.log")
 if [[ -z "$unit_total" ]]; then record unit 0 1; else
     record unit $((unit_total - unit_failed)) "$unit_failed"; fi
-rm -rf "$build"
 
 stage regress bash "$here/installcheck.sh" ISOLATION= TAP_TESTS=
 read -r p f < <(count_regress "$logs/regress.log")
@@ -104,6 +108,21 @@ record tap "$p" "$f"
 stage pgtap bash "$here/pgtap.sh"
 read -r p f < <(count_prove "$logs/pgtap.log")
 record pgtap "$p" "$f"
+
+# The shim suites use the binary the unit stage built with warnings as errors.
+stage shim env REGEN_SHIM_BIN="$shim_bin" bash "$repo/test/shim/run.sh"
+read -r p f < <(count_prove "$logs/shim.log")
+record shim "$p" "$f"
+
+# One finding fails the stage; the run itself counts as one test.
+if stage fuzz bash "$repo/test/fuzz/run.sh" 60; then record fuzz 1 0; else record fuzz 0 1; fi
+
+stage load env REGEN_SHIM_BIN="$shim_bin" bash "$repo/bench/http_load.sh" --check
+p=$(grep -cE '^ *ok ' "$logs/load.log")
+f=$(grep -cE '^ *not ok ' "$logs/load.log")
+if ((p + f == 0)); then f=1; fi
+record load "$p" "$f"
+rm -rf "$build"
 
 printf '\n== summary (logs in %s)\n' "$logs"
 printf '%s\n' "${summary[@]}"
