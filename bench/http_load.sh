@@ -8,8 +8,8 @@
 #   --duration S          seconds of wrk on each route (DURATION; 30, or 5 with --check)
 #   --drain-jobs N        jobs queued in SQL before the drain route's run (DRAIN_JOBS; 200000,
 #                         or 20000 with --check)
-#   --overhead-seconds S  seconds of each one-connection run of the overhead figure
-#                         (OVERHEAD_SECONDS; 10, or 3 with --check)
+#   --overhead-seconds S  seconds of each one-connection run of the overhead figure, 3 rounds
+#                         of two runs (OVERHEAD_SECONDS; 5, or 2 with --check)
 #
 # REGEN_SHIM_BIN names a regen-queue-http binary to use; without it the shim is built with
 # CMake into a temporary directory. Everything runs on loopback: a throwaway cluster on
@@ -18,8 +18,8 @@
 # Phases: (1) the enqueue route under wrk, 64 connections, then the drain route (curl, one
 # call at a time) until the queue is empty; (2) jobs queued in SQL, then the drain route under
 # wrk, 64 connections; (3) the enqueue route through the shim with one connection against the
-# same two statements sent straight to PostgreSQL by pgbench, one client: the median of each
-# and their difference, the shim's overhead. Every phase checks that nothing was lost, doubled
+# same two statements sent straight to PostgreSQL by pgbench, one client, in alternating rounds:
+# the median of each and their difference, the shim's overhead. Every phase checks that nothing was lost, doubled
 # or refused, and prints "ok" or "not ok" per check. Speed is reported, never checked.
 #
 # Exit status: 0 when every check passed, 1 when one failed, 2 on a bad argument.
@@ -43,6 +43,11 @@ readonly CONNECTIONS=64 THREADS=2
 # than that tail (it counts idle connections as timed out otherwise), and the shim's
 # --request-timeout (10 s) closes idle connections only after it.
 readonly TAIL_S=5 WRK_TIMEOUT_S=10
+# One connection's last answer comes within milliseconds: a shorter tail does.
+readonly SINGLE_TAIL_S=2
+# The overhead runs alternate, shim then pgbench, so that other load on the machine (a burst,
+# autovacuum) hits both alike; each side's figure is the median of its rounds' medians.
+readonly OVERHEAD_ROUNDS=3
 readonly ENQUEUE_OVERRIDES='{"topic":"Load benchmark"}'
 readonly ENQUEUE_BODY="{\"overrides\":$ENQUEUE_OVERRIDES}"
 readonly SHIM_RSS_LIMIT_KIB=$((256 * 1024))
@@ -68,9 +73,9 @@ while (($# > 0)); do
     esac
 done
 if ((CHECK_MODE)); then
-    : "${DURATION:=5}" "${DRAIN_JOBS:=20000}" "${OVERHEAD_SECONDS:=3}"
+    : "${DURATION:=5}" "${DRAIN_JOBS:=20000}" "${OVERHEAD_SECONDS:=2}"
 else
-    : "${DURATION:=30}" "${DRAIN_JOBS:=200000}" "${OVERHEAD_SECONDS:=10}"
+    : "${DURATION:=30}" "${DRAIN_JOBS:=200000}" "${OVERHEAD_SECONDS:=5}"
 fi
 for n in "$DURATION" "$DRAIN_JOBS" "$OVERHEAD_SECONDS"; do
     [[ "$n" =~ ^[1-9][0-9]{0,6}$ ]] || { echo "http_load: not a count: '$n'" >&2; usage; }
@@ -121,6 +126,15 @@ per_second() {
     awk -v n="$1" -v ms="$2" 'BEGIN { if (ms > 0) printf "%.1f", n * 1000 / ms; else print "n/a" }'
 }
 ms() { calc "$1 / 1000" "${2:-2}"; }
+# The median of numbers on standard input, one a line (0 for none).
+median() {
+    sort -n | awk '{ v[NR] = $1 }
+                   END { print NR == 0 ? 0 : NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+# The 99th percentile (nearest rank) of numbers on standard input (0 for none).
+p99() {
+    sort -n | awk '{ v[NR] = $1 } END { r = int(NR * 0.99); if (r < NR * 0.99) r++; print NR ? v[r] : 0 }'
+}
 
 # psql against the load cluster only, always by socket directory and port.
 sql() { rq_psql -h "$RQ_CLUSTER_DIR" -p "$PORT" -d "$DB" "$@"; }
@@ -192,7 +206,7 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "wrk: $(wrk -v 2>&1 | head -n 1)"
 echo "shim: $shim_bin ($("$shim_bin" --version))"
 echo "mode: $( ((CHECK_MODE)) && echo check || echo full); $DURATION s per route," \
-     "$DRAIN_JOBS jobs for the drain route, $OVERHEAD_SECONDS s per overhead run"
+     "$DRAIN_JOBS jobs for the drain route, $OVERHEAD_ROUNDS x 2 overhead runs of $OVERHEAD_SECONDS s"
 
 # No background worker drains the database (regen_queue.databases is empty): the HTTP drain
 # route is the only thing that runs jobs, so its processedCount adds up to every job run.
@@ -267,19 +281,43 @@ echo "shim: pid $shim_pid on $base_url, pool of $POOL_SIZE connections"
 note_rss "at start"
 
 # ------------------------------------------------------------------------------------------------
-# run_wrk NAME ROUTE RUN ACTIVE_S CONNECTIONS THREADS: wrk with http_load.lua; its counts go to
-# $RQ_CLUSTER_DIR/NAME.counts and its report to NAME.wrk. False when wrk itself failed.
+# run_wrk NAME ROUTE RUN ACTIVE_S CONNECTIONS THREADS [TAIL_S]: wrk with http_load.lua; its
+# counts go to $RQ_CLUSTER_DIR/NAME.counts and its report to NAME.wrk. False when wrk failed.
 run_wrk() {
-    local name=$1 route=$2 run=$3 active_s=$4 connections=$5 threads=$6
+    local name=$1 route=$2 run=$3 active_s=$4 connections=$5 threads=$6 tail_s=${7:-$TAIL_S}
     local path=/api/internal/jobs/regeneration/process
     [[ "$route" == drain ]] || path=/api/v1/plans/00000000-0000-4000-8000-000000000000/regenerate
 
     RQ_LOAD_ROUTE=$route RQ_LOAD_TOKEN=$token RQ_LOAD_ACTIVE_S=$active_s RQ_LOAD_RUN=$run \
     RQ_LOAD_BODY=$ENQUEUE_BODY RQ_LOAD_OUT=$RQ_CLUSTER_DIR/$name.counts \
-        timeout --kill-after=5 $((active_s + TAIL_S + 30)) \
-        wrk -c "$connections" -t "$threads" -d "$((active_s + TAIL_S))s" \
+        timeout --kill-after=5 $((active_s + tail_s + 30)) \
+        wrk -c "$connections" -t "$threads" -d "$((active_s + tail_s))s" \
             --timeout "${WRK_TIMEOUT_S}s" --latency -s "$here/http_load.lua" "$base_url$path" \
         >"$RQ_CLUSTER_DIR/$name.wrk" 2>&1 && [[ -s "$RQ_CLUSTER_DIR/$name.counts" ]]
+}
+
+# One check of a wrk run's answers: check_wrk LABEL NAME EXPECTED_STATUS [ROWS], ROWS being
+# the job rows its requests should have created. The description says what was wrong.
+check_wrk() {
+    local label=$1 counts=$RQ_CLUSTER_DIR/$2.counts expected=$3 rows=${4:-}
+    local answered name problems=()
+    answered=$(count "$counts" answered)
+    for name in errors_connect errors_read errors_write errors_timeout errors_status unreadable; do
+        (($(count "$counts" "$name") == 0)) || problems+=("$name $(count "$counts" "$name")")
+    done
+    (($(count "$counts" "status_$expected") == answered)) ||
+        problems+=("$((answered - $(count "$counts" "status_$expected"))) answers not $expected")
+    (($(count "$counts" sent) == answered)) ||
+        problems+=("$(($(count "$counts" sent) - answered)) in flight at the end")
+    ((answered > 0)) || problems+=("no answer")
+    [[ -z "$rows" ]] || ((rows == answered)) || problems+=("$rows job rows for $answered answers")
+
+    if ((${#problems[@]} == 0)); then
+        check "$label: $answered answers, all $expected, no errors, none in flight${rows:+, as many job rows}" true
+    else
+        local IFS=,
+        check "$label: ${problems[*]}" false
+    fi
 }
 
 # Print a wrk run's figures and check its answers: report_wrk NAME LABEL EXPECTED_STATUS.
@@ -421,44 +459,55 @@ check_eq "jobs whose handler ran exactly once == jobs completed" "$ran_once" "$c
 check_eq "jobs run more than once, handler runs of no job" "$ran_twice, $stray_runs" "0, 0"
 
 # ------------------------------------------------------------------------------------------------
-step "3. overhead: the enqueue route with one connection, against its SQL straight from pgbench"
-reset_tables >/dev/null
-if ! run_wrk single enqueue 2 "$OVERHEAD_SECONDS" 1 1; then
-    check "enqueue route, one connection: wrk ran" false
-    sed 's/^/    /' "$RQ_CLUSTER_DIR/single.wrk"
-    exit 1
-fi
-report_wrk single "enqueue route, one connection" 202
-read -r jobs _ _ _ _ <<<"$(job_counts)"
-check_eq "202 answers == job rows created" "$(count "$RQ_CLUSTER_DIR/single.counts" status_202)" "$jobs"
-shim_p50_us=$(count "$RQ_CLUSTER_DIR/single.counts" latency_p50_us)
-
-reset_tables >/dev/null
+step "3. overhead: the enqueue route, one connection, against its two statements from pgbench"
+echo "$OVERHEAD_ROUNDS rounds, alternating: wrk -c1 -t1 through the shim for $OVERHEAD_SECONDS s," \
+     "then pgbench -c1 -M prepared over 127.0.0.1 for $OVERHEAD_SECONDS s; empty tables before each"
 cp "$here/http_load_enqueue.pgbench.sql" "$RQ_CLUSTER_DIR/"
 chown postgres: "$RQ_CLUSTER_DIR/http_load_enqueue.pgbench.sql"
-pgbench_status=0
-(cd "$RQ_CLUSTER_DIR" &&
-    timeout --kill-after=5 $((OVERHEAD_SECONDS + 60)) \
-        runuser -u postgres -- "$RQ_PGBIN/pgbench" -n -M prepared -h 127.0.0.1 -p "$PORT" \
-        -U "$SHIM_ROLE" -c 1 -j 1 -T "$OVERHEAD_SECONDS" \
-        -D token="$token" -D body="$ENQUEUE_BODY" -D run=3 -D n=0 \
-        --log --log-prefix="$RQ_CLUSTER_DIR/pgbench_overhead" \
-        -f "$RQ_CLUSTER_DIR/http_load_enqueue.pgbench.sql" "$DB") \
-    >"$RQ_CLUSTER_DIR/pgbench.out" 2>&1 || pgbench_status=$?
-transactions=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*$/\1/p' \
-    "$RQ_CLUSTER_DIR/pgbench.out")
-read -r jobs _ _ _ _ <<<"$(job_counts)"
-# Per-transaction log lines: client, transaction number, latency in microseconds, ...
-pgbench_p50_us=$(cat "$RQ_CLUSTER_DIR"/pgbench_overhead.* 2>/dev/null | awk '{ print $3 }' |
-    sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2); else print 0 }')
-echo "pgbench -c1 -M prepared over 127.0.0.1, the shim's two statements:" \
-     "${transactions:-0} transactions in $OVERHEAD_SECONDS s, median $(ms "$pgbench_p50_us" 3) ms"
-check_eq "pgbench ran without error" "$pgbench_status" 0
-((pgbench_status == 0)) || sed 's/^/    /' "$RQ_CLUSTER_DIR/pgbench.out"
-check_eq "pgbench transactions == job rows created" "${transactions:-0}" "$jobs"
-overhead_ms=$(calc "($shim_p50_us - $pgbench_p50_us) / 1000" 3)
-echo "median through the shim $(ms "$shim_p50_us" 3) ms, straight SQL $(ms "$pgbench_p50_us" 3) ms"
-echo "shim overhead at the median: $overhead_ms ms (target < 1 ms)"
+shim_medians=() sql_medians=()
+for ((round = 1; round <= OVERHEAD_ROUNDS; round++)); do
+    reset_tables >/dev/null
+    if run_wrk "single$round" enqueue $((10 + round)) "$OVERHEAD_SECONDS" 1 1 "$SINGLE_TAIL_S"; then
+        read -r jobs _ _ _ _ <<<"$(job_counts)"
+        check_wrk "overhead round $round, shim" "single$round" 202 "$jobs"
+    else
+        check "overhead round $round, shim: wrk ran" false
+        sed 's/^/    /' "$RQ_CLUSTER_DIR/single$round.wrk"
+    fi
+    shim_medians+=("$(count "$RQ_CLUSTER_DIR/single$round.counts" latency_p50_us)")
+
+    reset_tables >/dev/null
+    pgbench_status=0
+    (cd "$RQ_CLUSTER_DIR" &&
+        timeout --kill-after=5 $((OVERHEAD_SECONDS + 60)) \
+            runuser -u postgres -- "$RQ_PGBIN/pgbench" -n -M prepared -h 127.0.0.1 -p "$PORT" \
+            -U "$SHIM_ROLE" -c 1 -j 1 -T "$OVERHEAD_SECONDS" \
+            -D token="$token" -D body="$ENQUEUE_BODY" -D run=$((20 + round)) -D n=0 \
+            --log --log-prefix="$RQ_CLUSTER_DIR/pgbench_$round" \
+            -f "$RQ_CLUSTER_DIR/http_load_enqueue.pgbench.sql" "$DB") \
+        >"$RQ_CLUSTER_DIR/pgbench_$round.out" 2>&1 || pgbench_status=$?
+    transactions=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*$/\1/p' \
+        "$RQ_CLUSTER_DIR/pgbench_$round.out")
+    read -r jobs _ _ _ _ <<<"$(job_counts)"
+    check "overhead round $round, pgbench: exit status $pgbench_status, ${transactions:-0} transactions, $jobs job rows" \
+        test "$pgbench_status" -eq 0 -a "${transactions:-0}" -gt 0 -a "${transactions:-0}" -eq "$jobs"
+    ((pgbench_status == 0)) || sed 's/^/    /' "$RQ_CLUSTER_DIR/pgbench_$round.out"
+    # Per-transaction log lines: client, transaction number, latency in microseconds, ...
+    cat "$RQ_CLUSTER_DIR/pgbench_$round".[0-9]* 2>/dev/null | awk '{ print $3 }' \
+        >"$RQ_CLUSTER_DIR/pgbench_$round.latencies"
+    sql_medians+=("$(median <"$RQ_CLUSTER_DIR/pgbench_$round.latencies")")
+
+    counts=$RQ_CLUSTER_DIR/single$round.counts
+    echo "  round $round: shim $(count "$counts" answered) requests," \
+         "median $(ms "${shim_medians[-1]}" 3) ms (p99 $(ms "$(count "$counts" latency_p99_us)" 3) ms);" \
+         "pgbench ${transactions:-0} transactions, median $(ms "${sql_medians[-1]}" 3) ms" \
+         "(p99 $(ms "$(p99 <"$RQ_CLUSTER_DIR/pgbench_$round.latencies")" 3) ms)"
+done
+shim_p50_us=$(printf '%s\n' "${shim_medians[@]}" | median)
+sql_p50_us=$(printf '%s\n' "${sql_medians[@]}" | median)
+echo "median of the rounds' medians: through the shim $(ms "$shim_p50_us" 3) ms," \
+     "straight SQL $(ms "$sql_p50_us" 3) ms"
+echo "shim overhead at the median: $(calc "($shim_p50_us - $sql_p50_us) / 1000" 3) ms (target < 1 ms)"
 
 # ------------------------------------------------------------------------------------------------
 step "shim"
