@@ -268,8 +268,11 @@ shim_pid=$!
 base_url=http://127.0.0.1:$SHIM_PORT
 # curl must go straight to the shim, whatever proxy the environment names.
 curl_shim() { curl -sS --noproxy '*' --max-time 60 "$@"; }
+# Our shim, not whatever else might hold the port: it logs that it listens before /healthz
+# counts, and it exits at once when the port is taken.
 deadline=$((SECONDS + 30))
-until [[ "$(curl_shim -o /dev/null -w '%{http_code}' "$base_url/healthz" 2>/dev/null)" == 200 ]]; do
+until grep -q "listening on 127.0.0.1 port $SHIM_PORT" "$shim_log" &&
+    [[ "$(curl_shim -o /dev/null -w '%{http_code}' "$base_url/healthz" 2>/dev/null)" == 200 ]]; do
     if ! kill -0 "$shim_pid" 2>/dev/null || ((SECONDS >= deadline)); then
         echo "not ok - the shim did not answer /healthz within 30 s; its log:"
         sed 's/^/    /' "$shim_log"
