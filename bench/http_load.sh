@@ -6,7 +6,7 @@
 #   --check               short run (5 s per route, 20000 jobs for the drain route, 3 s for
 #                         the overhead) for the test suite: the same checks, a bounded time
 #   --duration S          seconds of wrk on each route (DURATION; 30, or 5 with --check)
-#   --drain-jobs N        jobs queued in SQL before the drain route's run (DRAIN_JOBS; 200000,
+#   --drain-jobs N        jobs queued in SQL before the drain route's run (DRAIN_JOBS; 300000,
 #                         or 20000 with --check)
 #   --overhead-seconds S  seconds of each one-connection run of the overhead figure, 3 rounds
 #                         of two runs (OVERHEAD_SECONDS; 5, or 2 with --check)
@@ -75,7 +75,7 @@ done
 if ((CHECK_MODE)); then
     : "${DURATION:=5}" "${DRAIN_JOBS:=20000}" "${OVERHEAD_SECONDS:=2}"
 else
-    : "${DURATION:=30}" "${DRAIN_JOBS:=200000}" "${OVERHEAD_SECONDS:=5}"
+    : "${DURATION:=30}" "${DRAIN_JOBS:=300000}" "${OVERHEAD_SECONDS:=5}"
 fi
 for n in "$DURATION" "$DRAIN_JOBS" "$OVERHEAD_SECONDS"; do
     [[ "$n" =~ ^[1-9][0-9]{0,6}$ ]] || { echo "http_load: not a count: '$n'" >&2; usage; }
