@@ -407,8 +407,9 @@ Server::authorize(MHD_Connection *connection, Database::Lease &lease)
     return std::nullopt;
 }
 
+template <typename Route>
 Answer
-Server::enqueue(MHD_Connection *connection, Request &request)
+Server::with_authorized_lease(MHD_Connection *connection, Route route)
 {
     bool busy = false;
     std::optional<Database::Lease> lease = database_.acquire(busy);
@@ -416,46 +417,54 @@ Server::enqueue(MHD_Connection *connection, Request &request)
         return no_connection(busy);
     if (std::optional<Answer> refused = authorize(connection, *lease))
         return *refused;
+    return route(*lease);
+}
 
-    if (!is_canonical_uuid(request.match.plan_id))
-        return {400, error_body("invalid_plan_id", "planId must be a uuid", "planId")};
-    UserIdResult user = extract_user_id(request_headers(connection));
-    if (user.presence == UserIdPresence::Invalid)
-        return {400, error_body("invalid_user_id", "x-user-id must be one uuid", "x-user-id")};
-    // libpq passes parameters as C strings: a NUL would cut the body short unnoticed.
-    if (request.body.find('\0') != std::string::npos)
-        return {400, error_body("invalid_json", "the body contains a NUL byte")};
+Answer
+Server::enqueue(MHD_Connection *connection, Request &request)
+{
+    return with_authorized_lease(
+        connection,
+        [&](Database::Lease &lease) -> Answer
+        {
+            if (!is_canonical_uuid(request.match.plan_id))
+                return {400, error_body("invalid_plan_id", "planId must be a uuid", "planId")};
+            UserIdResult user = extract_user_id(request_headers(connection));
+            if (user.presence == UserIdPresence::Invalid)
+                return {400,
+                        error_body("invalid_user_id", "x-user-id must be one uuid", "x-user-id")};
+            // libpq passes parameters as C strings: a NUL would cut the body short unnoticed.
+            if (request.body.find('\0') != std::string::npos)
+                return {400, error_body("invalid_json", "the body contains a NUL byte")};
 
-    SqlResult queued =
-        lease->enqueue(request.match.plan_id, request.body,
-                       user.presence == UserIdPresence::Present ? &user.user_id : nullptr);
-    if (!queued.ok)
-        return failed(SqlStep::Enqueue, "regen_enqueue()", queued);
-    return enqueued_answer(queued.row.at(1), queued.row.at(0), queued.row.at(2));
+            SqlResult queued =
+                lease.enqueue(request.match.plan_id, request.body,
+                              user.presence == UserIdPresence::Present ? &user.user_id : nullptr);
+            if (!queued.ok)
+                return failed(SqlStep::Enqueue, "regen_enqueue()", queued);
+            return enqueued_answer(queued.row.at(1), queued.row.at(0), queued.row.at(2));
+        });
 }
 
 Answer
 Server::drain(MHD_Connection *connection)
 {
-    bool busy = false;
-    std::optional<Database::Lease> lease = database_.acquire(busy);
-    if (!lease)
-        return no_connection(busy);
-    if (std::optional<Answer> refused = authorize(connection, *lease))
-        return *refused;
-
-    SqlResult drained = lease->drain();
-    if (!drained.ok)
-    {
-        metrics_.record_drain(false, {});
-        return failed(SqlStep::Drain, "regen_drain()", drained);
-    }
-    DrainCounts counts;
-    counts.processed = std::stoll(drained.row.at(1));
-    counts.completed = std::stoll(drained.row.at(2));
-    counts.failed = std::stoll(drained.row.at(3));
-    metrics_.record_drain(true, counts);
-    return drained_answer(drained.row.at(0));
+    return with_authorized_lease(connection,
+                                 [&](Database::Lease &lease) -> Answer
+                                 {
+                                     SqlResult drained = lease.drain();
+                                     if (!drained.ok)
+                                     {
+                                         metrics_.record_drain(false, {});
+                                         return failed(SqlStep::Drain, "regen_drain()", drained);
+                                     }
+                                     DrainCounts counts;
+                                     counts.processed = std::stoll(drained.row.at(1));
+                                     counts.completed = std::stoll(drained.row.at(2));
+                                     counts.failed = std::stoll(drained.row.at(3));
+                                     metrics_.record_drain(true, counts);
+                                     return drained_answer(drained.row.at(0));
+                                 });
 }
 
 Answer

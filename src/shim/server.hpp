@@ -69,6 +69,8 @@ class Server
     Answer metrics();
     // The token check of both POST routes; an answer to send when the request may not go on.
     std::optional<Answer> authorize(MHD_Connection *connection, Database::Lease &lease);
+    // Run a POST route on a pooled connection once its token passed.
+    template <typename Route> Answer with_authorized_lease(MHD_Connection *connection, Route route);
     MHD_Result send(MHD_Connection *connection, Request &request, const Answer &answer,
                     const char *content_type = "application/json");
 

@@ -1,5 +1,6 @@
 // Unit tests for the cleaning of error text stored in last_error.
 #include "core/text_clean.hpp"
+#include "json_check.hpp"
 
 #include <gtest/gtest.h>
 
@@ -11,37 +12,6 @@ namespace
 using regen::core::clean_error_text;
 
 const std::string kFffd = "\xEF\xBF\xBD"; // U+FFFD
-
-// Strict UTF-8 check written independently of the code under test.
-bool
-is_valid_utf8(const std::string &text)
-{
-    for (std::size_t i = 0; i < text.size();)
-    {
-        const auto b = static_cast<unsigned char>(text[i]);
-        std::size_t len = b < 0x80                 ? 1
-                          : b >= 0xC2 && b <= 0xDF ? 2
-                          : b >= 0xE0 && b <= 0xEF ? 3
-                          : b >= 0xF0 && b <= 0xF4 ? 4
-                                                   : 0;
-        if (len == 0 || i + len > text.size())
-            return false;
-
-        unsigned long cp = len == 1 ? b : b & (0x7F >> len);
-        for (std::size_t k = 1; k < len; ++k)
-        {
-            const auto c = static_cast<unsigned char>(text[i + k]);
-            if ((c & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (c & 0x3F);
-        }
-        const unsigned long min_for_len[] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < min_for_len[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += len;
-    }
-    return true;
-}
 
 TEST(CleanErrorText, PlainTextIsUnchanged)
 {
@@ -135,7 +105,7 @@ TEST(CleanErrorText, CutResultIsBoundedAndValid)
     {
         const std::string cleaned = clean_error_text(mixed, max);
         EXPECT_LE(cleaned.size(), max) << max;
-        EXPECT_TRUE(is_valid_utf8(cleaned)) << max;
+        EXPECT_TRUE(json_check::valid_utf8(cleaned)) << max;
     }
 }
 
@@ -155,7 +125,7 @@ TEST(CleanErrorText, ReplacementsCountTowardsTheLimit)
     EXPECT_EQ(cleaned.size(), 1332 * 3 + 3u);
     EXPECT_EQ(cleaned.substr(cleaned.size() - 3), "...");
     EXPECT_EQ(cleaned.substr(0, 3), kFffd);
-    EXPECT_TRUE(is_valid_utf8(cleaned));
+    EXPECT_TRUE(json_check::valid_utf8(cleaned));
 }
 
 TEST(CleanErrorText, DefaultLimitIsFourThousandBytes)
