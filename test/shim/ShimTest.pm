@@ -36,10 +36,11 @@ $SIG{PIPE} = 'IGNORE';    # a write to a socket the shim closed must not end the
 # A node with regen_queue preloaded, the extension, the test handler and the role "shim" with
 # the grants the shim needs (the ones of the shim's documentation, no more). The statement log
 # is off, PostgreSQL's default, so that setting the token does not write it to the log.
+# %params go to PostgreSQL::Test::Cluster->new (port => N for a fixed port).
 sub shim_node
 {
-	my ($name, $extra_conf) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
+	my ($name, $extra_conf, %params) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name, %params);
 
 	$node->init;
 	$node->append_conf('postgresql.conf',
