@@ -220,6 +220,8 @@ rq_cluster_start load "$PORT" \
 trap cleanup EXIT
 
 token="load-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+# What the shim sends for it: pgbench sends the same (bytea input syntax).
+token_sha256="\\x$(printf '%s' "$token" | sha256sum | cut -d' ' -f1)"
 sql -d postgres -c "CREATE DATABASE $DB"
 sql -v shim="$SHIM_ROLE" <<'EOF' >/dev/null
 CREATE EXTENSION regen_queue;
@@ -237,7 +239,7 @@ GRANT EXECUTE ON FUNCTION regen_enqueue(uuid, jsonb, uuid, integer, timestamptz,
     TO :shim;
 GRANT USAGE ON SCHEMA regen_queue TO :shim;
 GRANT EXECUTE ON FUNCTION regen_drain(integer), regen_stats(),
-    regen_queue.http_check_token(text), regen_queue.http_request_overrides(text) TO :shim;
+    regen_queue.http_check_token(bytea), regen_queue.http_request_overrides(text) TO :shim;
 GRANT SELECT ON regen_queue.job_queue, regen_queue.handler TO :shim;
 GRANT UPDATE (status, attempts, result, last_error, scheduled_for, started_at, completed_at,
               updated_at, lease_owner, lease_expires_at, lease_drain, lease_size, run_alone)
@@ -485,7 +487,7 @@ for ((round = 1; round <= OVERHEAD_ROUNDS; round++)); do
         timeout --kill-after=5 $((OVERHEAD_SECONDS + 60)) \
             runuser -u postgres -- "$RQ_PGBIN/pgbench" -n -M prepared -h 127.0.0.1 -p "$PORT" \
             -U "$SHIM_ROLE" -c 1 -j 1 -T "$OVERHEAD_SECONDS" \
-            -D token="$token" -D body="$ENQUEUE_BODY" -D run=$((20 + round)) -D n=0 \
+            -D token_sha256="$token_sha256" -D body="$ENQUEUE_BODY" -D run=$((20 + round)) -D n=0 \
             --log --log-prefix="$RQ_CLUSTER_DIR/pgbench_$round" \
             -f "$RQ_CLUSTER_DIR/http_load_enqueue.pgbench.sql" "$DB") \
         >"$RQ_CLUSTER_DIR/pgbench_$round.out" 2>&1 || pgbench_status=$?

@@ -290,6 +290,7 @@ sql >/dev/null <<<"$readme_grants"
 REGENERATION_WORKER_TOKEN=$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')
 sql >/dev/null <<SQL
 SET log_statement = 'none';
+SET log_min_duration_statement = -1;
 SET log_min_error_statement = 'panic';
 ALTER SYSTEM SET regen_queue.worker_token = '$REGENERATION_WORKER_TOKEN';
 ALTER SYSTEM SET regen_queue.environment = 'production';

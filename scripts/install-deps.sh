@@ -20,6 +20,7 @@ packages=(
     libcurl4-openssl-dev                    # HTTP handlers
     libmicrohttpd-dev                       # the HTTP shim
     libpq-dev                               # the HTTP shim's database connections
+    libssl-dev                              # the HTTP shim's SHA-256 of presented tokens
     pkg-config                              # CMake finds libmicrohttpd and libpq with it
     wrk                                     # the HTTP shim's load benchmark
     libgtest-dev                            # unit tests

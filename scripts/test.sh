@@ -82,6 +82,7 @@ fi
 
 # Unit tests: warnings are errors here.
 build=$(mktemp -d /tmp/regen_queue-build.XXXXXX)
+chmod 755 "$build" # the shim suites run its binary as postgres
 if stage unit bash -c "cmake -S '$repo' -B '$build' -DREGEN_WARNINGS_AS_ERRORS=ON >/dev/null &&
                        cmake --build '$build' -j2 >/dev/null &&
                        cd '$build' && ctest --output-on-failure"; then :; fi

@@ -31,36 +31,46 @@ SELECT regen_register_handler('plan_regeneration', 'regress_http.noop(regen_queu
 -- regen_queue.http_check_token()
 ------------------------------------------------------------------------------------------------
 
+-- The front end passes the SHA-256 digest of what a client presented (NULL: nothing).
 -- No token outside production: anything passes, nothing included.
 SET regen_queue.environment = 'development';
 SET regen_queue.worker_token = '';
 SELECT regress_http.try($$SELECT regen_queue.http_check_token(NULL)$$);
-SELECT regress_http.try($$SELECT regen_queue.http_check_token('anything')$$);
+SELECT regress_http.try($$SELECT regen_queue.http_check_token(sha256('anything'))$$);
 
 -- No token in production: refused as a configuration problem (the shim answers 503).
 SET regen_queue.environment = 'production';
 SELECT regress_http.try($$SELECT regen_queue.http_check_token(NULL)$$);
-SELECT regress_http.try($$SELECT regen_queue.http_check_token('anything')$$);
+SELECT regress_http.try($$SELECT regen_queue.http_check_token(sha256('anything'))$$);
 
--- With a token: only that token, in any environment.
+-- With a token: only that token, in any environment. A refusal is false, not an error.
 SET regen_queue.worker_token = 's3cret-token-of-the-drain-route';
-SELECT regress_http.try($$SELECT regen_queue.http_check_token('s3cret-token-of-the-drain-route')$$);
+SELECT regress_http.try($$SELECT regen_queue.http_check_token(sha256('s3cret-token-of-the-drain-route'))$$);
 SELECT regress_http.try($$SELECT regen_queue.http_check_token(NULL)$$);
-SELECT regress_http.try($$SELECT regen_queue.http_check_token('')$$);
-SELECT regress_http.try($$SELECT regen_queue.http_check_token('s3cret-token-of-the-drain-rout')$$);
-SELECT regress_http.try($$SELECT regen_queue.http_check_token('s3cret-token-of-the-drain-route ')$$);
-SELECT regress_http.try($$SELECT regen_queue.http_check_token('S3CRET-TOKEN-OF-THE-DRAIN-ROUTE')$$);
+SELECT regress_http.try($$SELECT regen_queue.http_check_token(sha256(''))$$);
+SELECT regress_http.try($$SELECT regen_queue.http_check_token(sha256('s3cret-token-of-the-drain-rout'))$$);
+SELECT regress_http.try($$SELECT regen_queue.http_check_token(sha256('s3cret-token-of-the-drain-route '))$$);
+SELECT regress_http.try($$SELECT regen_queue.http_check_token(sha256('S3CRET-TOKEN-OF-THE-DRAIN-ROUTE'))$$);
+-- The token itself is not its digest.
+SELECT regress_http.try($$SELECT regen_queue.http_check_token('s3cret-token-of-the-drain-route'::bytea)$$);
+SELECT regress_http.try($$SELECT regen_queue.http_check_token(''::bytea)$$);
 SET regen_queue.environment = 'staging';
-SELECT regress_http.try($$SELECT regen_queue.http_check_token('s3cret-token-of-the-drain-route')$$);
-SELECT regress_http.try($$SELECT regen_queue.http_check_token('wrong')$$);
+SELECT regress_http.try($$SELECT regen_queue.http_check_token(sha256('s3cret-token-of-the-drain-route'))$$);
+SELECT regress_http.try($$SELECT regen_queue.http_check_token(sha256('wrong'))$$);
+
+-- A token clients could never send in a header is refused when it is set.
+SELECT regress_http.try($$SELECT set_config('regen_queue.worker_token', 'two words', false)$$);
+SELECT regress_http.try($$SELECT set_config('regen_queue.worker_token', E'tab\there', false)$$);
+SELECT regress_http.try($$SELECT set_config('regen_queue.worker_token', 'trailing ', false)$$);
+SELECT regress_http.try($$SELECT regen_queue.http_check_token(sha256('s3cret-token-of-the-drain-route'))$$);
 
 -- A role with EXECUTE can ask, but reads neither the token nor a way to set it.
 CREATE ROLE regress_http_shim;
 GRANT USAGE ON SCHEMA regen_queue TO regress_http_shim;
-GRANT EXECUTE ON FUNCTION regen_queue.http_check_token(text) TO regress_http_shim;
+GRANT EXECUTE ON FUNCTION regen_queue.http_check_token(bytea) TO regress_http_shim;
 SET ROLE regress_http_shim;
-SELECT regress_http.try($$SELECT regen_queue.http_check_token('s3cret-token-of-the-drain-route')$$);
-SELECT regress_http.try($$SELECT regen_queue.http_check_token('guess')$$);
+SELECT regress_http.try($$SELECT regen_queue.http_check_token(sha256('s3cret-token-of-the-drain-route'))$$);
+SELECT regress_http.try($$SELECT regen_queue.http_check_token(sha256('guess'))$$);
 SELECT regress_http.try($$SELECT current_setting('regen_queue.worker_token')$$);
 SELECT regress_http.try($$SELECT set_config('regen_queue.worker_token', 'mine', false)$$);
 RESET ROLE;
@@ -68,7 +78,7 @@ RESET ROLE;
 -- Without EXECUTE (PUBLIC has none), no asking either.
 CREATE ROLE regress_http_nobody;
 SET ROLE regress_http_nobody;
-SELECT regress_http.try($$SELECT regen_queue.http_check_token('s3cret-token-of-the-drain-route')$$);
+SELECT regress_http.try($$SELECT regen_queue.http_check_token(sha256('s3cret-token-of-the-drain-route'))$$);
 RESET ROLE;
 RESET regen_queue.worker_token;
 RESET regen_queue.environment;
@@ -84,6 +94,26 @@ SELECT coalesce(body, '(null)') AS body,
                ('{"overrides": []}'), ('[]'), ('"text"'), ('null'), ('42'),
                ('{"overrides": {}, "userId": "x"}'), ('{"zeta": 1, "alpha": 2}'),
                ('{bad json'), ('{"overrides": {"topic": "Rust"}')) AS b(body);
+
+-- The key at fault is also the error's column name, which the shim answers as "field".
+CREATE FUNCTION regress_http.field_of(sql text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    state text;
+    field text;
+BEGIN
+    EXECUTE sql;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, field = COLUMN_NAME;
+    RETURN state || ' field ' || coalesce(nullif(field, ''), '(none)');
+END
+$$;
+SELECT regress_http.field_of($$SELECT regen_queue.http_request_overrides('{"a\"b": 1}')$$);
+SELECT regress_http.field_of($$SELECT regen_queue.http_request_overrides('[]')$$);
+SELECT regress_http.field_of($$SELECT regen_enqueue(gen_random_uuid(), '{"weeklyHours": 81}')$$);
+SELECT regress_http.field_of($$SELECT regen_enqueue(gen_random_uuid(), '{"a\"b": 1}')$$);
+SELECT regress_http.field_of($$SELECT regen_enqueue(gen_random_uuid(), '[1]')$$);
 
 -- Composed as the shim composes them: the overrides are regen_enqueue()'s to validate.
 SELECT regress_http.try($$

@@ -76,7 +76,8 @@ flatten_overrides(Jsonb *overrides)
 {
     if (!JB_ROOT_IS_OBJECT(overrides) || JB_ROOT_IS_SCALAR(overrides))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("overrides must be a JSON object")));
+                        errmsg("overrides must be a JSON object"),
+                        err_generic_string(PG_DIAG_COLUMN_NAME, "overrides")));
 
     int capacity = JB_ROOT_COUNT(overrides);
     FlatOverrides flat = {
@@ -159,13 +160,16 @@ payload_from_overrides(Jsonb *overrides)
         field = shown_name(field);
     payload = adopt(payload);
 
+    // The field also goes in the error's column-name field, for clients that must not parse
+    // messages (the HTTP shim's "field").
     if (problem == core::OverrideProblem::UnknownKey)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("unknown override \"%s\"", field), errdetail("%s", detail)));
-    if (problem == core::OverrideProblem::InvalidValue)
         ereport(ERROR,
-                (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                 errmsg("invalid value for override \"%s\"", field), errdetail("%s", detail)));
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("unknown override \"%s\"", field),
+                 errdetail("%s", detail), err_generic_string(PG_DIAG_COLUMN_NAME, field)));
+    if (problem == core::OverrideProblem::InvalidValue)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("invalid value for override \"%s\"", field), errdetail("%s", detail),
+                        err_generic_string(PG_DIAG_COLUMN_NAME, field)));
     return payload;
 }
 

@@ -100,8 +100,20 @@ show_worker_token()
 // never per database, role or function: those settings are stored in catalogs that every role
 // can read (pg_db_role_setting, pg_proc.proconfig).
 bool
-check_worker_token(char **, void **, GucSource source)
+check_worker_token(char **newval, void **, GucSource source)
 {
+    // Clients send the token in an HTTP header, trimmed; a blank or control character in it
+    // could never be matched (and a trailing one would not be seen in a config file).
+    for (const char *at = *newval; *at != '\0'; at++)
+        if (static_cast<unsigned char>(*at) <= ' ' || *at == 0x7f)
+        {
+            GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+            GUC_check_errmsg("regen_queue.worker_token must not contain blanks or control "
+                             "characters");
+            GUC_check_errhint("Clients send it in an HTTP header, which cannot carry them.");
+            return false;
+        }
+
     if (source == PGC_S_TEST || source == PGC_S_DATABASE || source == PGC_S_USER ||
         source == PGC_S_DATABASE_USER || source == PGC_S_GLOBAL)
     {

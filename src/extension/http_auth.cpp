@@ -1,5 +1,10 @@
 // regen_queue.http_check_token(): the worker token check of the HTTP shim, done where the
 // token is (a superuser-only setting) so that the shim's role never needs to read it.
+//
+// The shim sends the SHA-256 digest of what a client presented, never the text itself, so
+// that no guess (nor the token) is written to the server log by log_statement or
+// log_min_duration_statement. Refusals return false rather than raise, for the same reason
+// and because every client can cause them.
 #include "guc.hpp"
 #include "pg.hpp"
 
@@ -30,27 +35,15 @@ sha256(const char *data, size_t len, uint8 digest[PG_SHA256_DIGEST_LENGTH])
     pg_cryptohash_free(ctx);
 }
 
-// Whether two texts are equal, in a time that depends on neither: both are hashed (so their
-// lengths do not matter) and every byte of the digests is compared.
+// Whether two digests are equal, comparing every byte whatever the first difference.
 bool
-equal_in_constant_time(const char *a, size_t a_len, const char *b, size_t b_len)
+digests_equal(const uint8 *a, const uint8 *b)
 {
-    uint8 digest_a[PG_SHA256_DIGEST_LENGTH];
-    uint8 digest_b[PG_SHA256_DIGEST_LENGTH];
     volatile uint8 difference = 0;
 
-    sha256(a, a_len, digest_a);
-    sha256(b, b_len, digest_b);
     for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
-        difference |= digest_a[i] ^ digest_b[i];
+        difference |= a[i] ^ b[i];
     return difference == 0;
-}
-
-void
-reject_token(const char *why)
-{
-    ereport(ERROR, (errcode(ERRCODE_INVALID_PASSWORD), errmsg("worker token rejected"),
-                    errdetail("%s", why)));
 }
 
 } // namespace
@@ -77,17 +70,23 @@ extern "C"
                      errdetail("regen_queue.environment is production, which requires a token."),
                      errhint("Set it with ALTER SYSTEM SET regen_queue.worker_token and "
                              "SELECT pg_reload_conf().")));
-            PG_RETURN_VOID();
+            PG_RETURN_BOOL(true);
         }
 
         if (PG_ARGISNULL(0))
-            reject_token("No token was presented.");
+            PG_RETURN_BOOL(false);
 
-        text *presented = PG_GETARG_TEXT_PP(0);
-        if (!equal_in_constant_time(VARDATA_ANY(presented), VARSIZE_ANY_EXHDR(presented),
-                                    configured, strlen(configured)))
-            reject_token("The token does not match regen_queue.worker_token.");
-        PG_RETURN_VOID();
+        bytea *presented = PG_GETARG_BYTEA_PP(0);
+        if (VARSIZE_ANY_EXHDR(presented) != PG_SHA256_DIGEST_LENGTH)
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                            errmsg("token_sha256 must be a SHA-256 digest of %d bytes",
+                                   PG_SHA256_DIGEST_LENGTH),
+                            errdetail("It has %d bytes.", (int)VARSIZE_ANY_EXHDR(presented))));
+
+        uint8 expected[PG_SHA256_DIGEST_LENGTH];
+        sha256(configured, strlen(configured), expected);
+        PG_RETURN_BOOL(
+            digests_equal(reinterpret_cast<const uint8 *>(VARDATA_ANY(presented)), expected));
     }
 
 } // extern "C"

@@ -17,22 +17,15 @@ starts_with(std::string_view text, std::string_view prefix)
 }
 
 // The client's own mistake: its message (and detail) are about its input and safe to return.
+// The field comes from the error's column name, which regen_enqueue() and
+// regen_queue.http_request_overrides() set to the override or key at fault.
 Answer
 bad_request(std::string_view code, const SqlError &error)
 {
     std::string message = error.message;
     if (!error.detail.empty())
         message += ": " + error.detail;
-
-    // Only messages about overrides name a field; others quote other things ("UTF8").
-    std::string field;
-    if (code == "invalid_overrides")
-    {
-        field = quoted_field(error.message);
-        if (field.empty() && starts_with(error.message, "overrides "))
-            field = "overrides";
-    }
-    return {400, error_body(code, message, field)};
+    return {400, error_body(code, message, error.field)};
 }
 
 Answer
@@ -98,18 +91,6 @@ error_answer(int status, std::string_view code, std::string_view message)
     return {status, error_body(code, message)};
 }
 
-std::string
-quoted_field(std::string_view message)
-{
-    std::size_t open = message.find('"');
-    if (open == std::string_view::npos)
-        return {};
-    std::size_t close = message.find('"', open + 1);
-    if (close == std::string_view::npos)
-        return {};
-    return std::string(message.substr(open + 1, close - open - 1));
-}
-
 bool
 parse_existing_job(std::string_view detail, std::string &job_id, std::string &status)
 {
@@ -139,13 +120,8 @@ answer_sql_error(SqlStep step, const SqlError &error)
         state == "57P03")
         return unavailable("database_unavailable");
 
-    if (step == SqlStep::TokenCheck)
-    {
-        if (state == "28P01")
-            return error_answer(401, "unauthorized");
-        if (state == "55000")
-            return error_answer(503, "worker_token_not_configured");
-    }
+    if (step == SqlStep::TokenCheck && state == "55000")
+        return error_answer(503, "worker_token_not_configured");
 
     if (state == "55000")
         return error_answer(503, "queue_disabled");
@@ -153,12 +129,16 @@ answer_sql_error(SqlStep step, const SqlError &error)
         return unavailable("database_read_only");
     if (state == "53000" || state == "53300")
         return unavailable("server_busy");
+    // statement_timeout of the shim's role (a drain goes on in its worker regardless).
+    if (state == "57014")
+        return unavailable("query_canceled");
 
     if (step == SqlStep::Enqueue)
     {
-        if (state == "22P02" || state == "22021" || state == "22P05")
+        // 54001: nested too deep for the server's stack.
+        if (state == "22P02" || state == "22021" || state == "22P05" || state == "54001")
             return bad_request("invalid_json", error);
-        if (state == "22023" || state == "54001")
+        if (state == "22023")
             return bad_request("invalid_overrides", error);
         if (state == "23505")
             return conflict(error);

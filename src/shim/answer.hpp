@@ -19,7 +19,7 @@ struct Answer
 // Which call a SQL error came from: the same SQLSTATE means different things in each.
 enum class SqlStep
 {
-    TokenCheck, // regen_queue.http_check_token()
+    TokenCheck, // regen_queue.http_check_token(); a refusal is its answer, not an error
     Enqueue,    // regen_enqueue() with regen_queue.http_request_overrides()
     Drain,      // regen_drain()
 };
@@ -29,6 +29,7 @@ struct SqlError
     std::string sqlstate; // empty when the connection failed before the server answered
     std::string message;
     std::string detail;
+    std::string field; // the error's column name: the override (or body key) at fault
 };
 
 // {"ok": false, "error": code} with an optional message and the field it names.
@@ -43,9 +44,6 @@ Answer answer_sql_error(SqlStep step, const SqlError &error);
 // The answer to a successful enqueue and drain.
 Answer enqueued_answer(std::string_view plan_id, std::string_view job_id, std::string_view status);
 Answer drained_answer(std::string_view counts_json);
-
-// The first double-quoted name in a message ("override \"topic\" must be ..." -> topic).
-std::string quoted_field(std::string_view message);
 
 // The job id and status of "Job <id> is <status>." (regen_enqueue's 23505 detail).
 bool parse_existing_job(std::string_view detail, std::string &job_id, std::string &status);

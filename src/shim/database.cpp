@@ -2,6 +2,7 @@
 
 #include "log.hpp"
 
+#include <openssl/sha.h>
 #include <poll.h>
 
 #include <cstring>
@@ -20,7 +21,7 @@ struct Statement
 };
 
 constexpr Statement kStatements[] = {
-    {"check_token", "SELECT regen_queue.http_check_token($1)"},
+    {"check_token", "SELECT regen_queue.http_check_token($1::bytea)"},
     {"enqueue", "SELECT j.id::text, j.plan_id::text, j.status::text"
                 "  FROM %1$s.regen_enqueue(plan_id => $1::uuid,"
                 "                          overrides => regen_queue.http_request_overrides($2),"
@@ -83,15 +84,46 @@ ignore_notice(void *, const PGresult *)
 
 Database::Database(std::string conninfo, int size, std::chrono::seconds acquire_timeout)
     : conninfo_(std::move(conninfo)), acquire_timeout_(acquire_timeout),
-      connections_(size, nullptr), in_use_(size, false)
+      connections_(size + 1, nullptr), cancels_(size + 1, nullptr), in_use_(size + 1, false)
 {
 }
 
 Database::~Database()
 {
-    for (PGconn *conn : connections_)
-        if (conn != nullptr)
-            PQfinish(conn);
+    for (std::size_t slot = 0; slot < connections_.size(); slot++)
+        replace(static_cast<int>(slot), nullptr);
+}
+
+// Put conn (or nothing) in a slot, closing what was there.
+void
+Database::replace(int slot, PGconn *conn)
+{
+    PGcancel *cancel = conn != nullptr ? PQgetCancel(conn) : nullptr;
+    PGconn *old_conn = nullptr;
+    PGcancel *old_cancel = nullptr;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        old_conn = connections_[slot];
+        old_cancel = cancels_[slot];
+        connections_[slot] = conn;
+        cancels_[slot] = cancel;
+    }
+    if (old_cancel != nullptr)
+        PQfreeCancel(old_cancel);
+    if (old_conn != nullptr)
+        PQfinish(old_conn);
+}
+
+void
+Database::cancel_in_use()
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (std::size_t slot = 0; slot < cancels_.size(); slot++)
+        if (in_use_[slot] && cancels_[slot] != nullptr)
+        {
+            char error[256];
+            PQcancel(cancels_[slot], error, sizeof error);
+        }
 }
 
 PGconn *
@@ -173,18 +205,21 @@ Database::prepare(PGconn *conn, std::string &error)
 }
 
 std::optional<Database::Lease>
-Database::acquire(bool &busy)
+Database::acquire(bool &busy, Use use)
 {
+    const int monitor_slot = static_cast<int>(connections_.size()) - 1;
     int slot = -1;
     busy = false;
     {
         std::unique_lock<std::mutex> lock(mutex_);
         auto free_slot = [&]
         {
-            for (std::size_t i = 0; i < in_use_.size(); i++)
+            int first = use == Use::Monitor ? monitor_slot : 0;
+            int last = use == Use::Monitor ? monitor_slot : monitor_slot - 1;
+            for (int i = first; i <= last; i++)
                 if (!in_use_[i])
                 {
-                    slot = static_cast<int>(i);
+                    slot = i;
                     return true;
                 }
             return false;
@@ -198,15 +233,11 @@ Database::acquire(bool &busy)
     }
 
     // Connecting happens outside the lock: the slot is ours.
-    PGconn *&conn = connections_[slot];
-    if (conn != nullptr && !still_connected(conn))
-    {
-        PQfinish(conn);
-        conn = nullptr;
-    }
-    if (conn == nullptr)
-        conn = connect();
-    if (conn == nullptr)
+    if (connections_[slot] != nullptr && !still_connected(connections_[slot]))
+        replace(slot, nullptr);
+    if (connections_[slot] == nullptr)
+        replace(slot, connect());
+    if (connections_[slot] == nullptr)
     {
         release(slot);
         return std::nullopt;
@@ -221,7 +252,8 @@ Database::release(int slot)
         std::lock_guard<std::mutex> lock(mutex_);
         in_use_[slot] = false;
     }
-    freed_.notify_one();
+    // Waiters for the monitoring slot and for the others share the condition.
+    freed_.notify_all();
 }
 
 void
@@ -243,27 +275,34 @@ Database::Lease::~Lease()
     if (pool_ == nullptr)
         return;
 
-    // A connection that broke, or that a statement left inside a transaction, is not reused.
-    PGconn *&conn = pool_->connections_[slot_];
+    // A connection that broke, that a statement left inside a transaction, or whose prepared
+    // statements no longer fit the database (the extension was dropped and created again, in
+    // another schema or version) is not reused; the next lease connects and prepares anew.
+    PGconn *conn = pool_->connections_[slot_];
     if (conn != nullptr &&
-        (PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE))
-    {
-        PQfinish(conn);
-        conn = nullptr;
-    }
+        (drop_ || PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE))
+        pool_->replace(slot_, nullptr);
     pool_->release(slot_);
 }
+
+namespace
+{
+
+// SQLSTATEs after which a connection's prepared statements may be what is wrong.
+bool
+stale_statements(const std::string &sqlstate)
+{
+    return sqlstate == "42883" || sqlstate == "3F000" || sqlstate == "26000" ||
+           sqlstate == "0A000" || sqlstate == "42P01" || sqlstate == "42704";
+}
+
+} // namespace
 
 SqlResult
 Database::Lease::run(const char *statement, int count, const char *const *values)
 {
     SqlResult outcome;
-    PGconn *&conn = pool_->connections_[slot_];
-    if (conn == nullptr)
-    {
-        outcome.error.message = "no connection to the database";
-        return outcome;
-    }
+    PGconn *conn = pool_->connections_[slot_];
     PGresult *result = PQexecPrepared(conn, statement, count, values, nullptr, nullptr, 0);
 
     // The first statement of a lease may find that the server went away since the connection
@@ -272,8 +311,8 @@ Database::Lease::run(const char *statement, int count, const char *const *values
     if (!used_ && PQresultStatus(result) != PGRES_TUPLES_OK && PQstatus(conn) != CONNECTION_OK)
     {
         PQclear(result);
-        PQfinish(conn);
-        conn = pool_->connect();
+        pool_->replace(slot_, pool_->connect());
+        conn = pool_->connections_[slot_];
         if (conn == nullptr)
         {
             used_ = true;
@@ -296,11 +335,13 @@ Database::Lease::run(const char *statement, int count, const char *const *values
         outcome.error.sqlstate = field(result, PG_DIAG_SQLSTATE);
         outcome.error.message = field(result, PG_DIAG_MESSAGE_PRIMARY);
         outcome.error.detail = field(result, PG_DIAG_MESSAGE_DETAIL);
+        outcome.error.field = field(result, PG_DIAG_COLUMN_NAME);
         if (outcome.error.message.empty())
             outcome.error.message = PQerrorMessage(conn);
         // libpq's own failures (the connection broke) carry no SQLSTATE from the server.
         if (PQstatus(conn) != CONNECTION_OK)
             outcome.error.sqlstate.clear();
+        drop_ = stale_statements(outcome.error.sqlstate);
     }
     PQclear(result);
     return outcome;
@@ -309,7 +350,22 @@ Database::Lease::run(const char *statement, int count, const char *const *values
 SqlResult
 Database::Lease::check_token(const std::string *token)
 {
-    const char *values[] = {token != nullptr ? token->c_str() : nullptr};
+    // The digest, never the token, goes to the server: statements and their parameters may
+    // be logged there.
+    std::string digest;
+    if (token != nullptr)
+    {
+        unsigned char bytes[SHA256_DIGEST_LENGTH];
+        SHA256(reinterpret_cast<const unsigned char *>(token->data()), token->size(), bytes);
+        digest = "\\x";
+        for (unsigned char byte : bytes)
+        {
+            static constexpr char kHex[] = "0123456789abcdef";
+            digest += kHex[byte >> 4];
+            digest += kHex[byte & 0x0f];
+        }
+    }
+    const char *values[] = {token != nullptr ? digest.c_str() : nullptr};
     return run("check_token", 1, values);
 }
 

@@ -28,6 +28,15 @@ struct SqlResult
 class Database
 {
   public:
+    // What a connection is for: the POST routes share the pool; /healthz and /metrics have a
+    // connection of their own, so that long drains holding every pooled one do not make a
+    // liveness probe fail.
+    enum class Use
+    {
+        Route,
+        Monitor,
+    };
+
     Database(std::string conninfo, int size, std::chrono::seconds acquire_timeout);
     ~Database();
     Database(const Database &) = delete;
@@ -42,7 +51,8 @@ class Database
         Lease(const Lease &) = delete;
         ~Lease();
 
-        // regen_queue.http_check_token(token); a null token: none presented.
+        // regen_queue.http_check_token() with the SHA-256 digest of token (null: none
+        // presented); the row is "t" or "f".
         SqlResult check_token(const std::string *token);
         // regen_enqueue() with the overrides of body; user_id may be null.
         SqlResult enqueue(const std::string &plan_id, const std::string &body,
@@ -59,11 +69,15 @@ class Database
         Database *pool_;
         int slot_;
         bool used_ = false; // a statement has run on this lease
+        bool drop_ = false; // the connection must not be used again
     };
 
     // A live connection, or nothing: busy is set when none was free within the timeout,
     // otherwise connecting failed (the reason is logged).
-    std::optional<Lease> acquire(bool &busy);
+    std::optional<Lease> acquire(bool &busy, Use use = Use::Route);
+
+    // Ask the server to cancel the statements of every connection in use (at shutdown).
+    void cancel_in_use();
 
     // For a first line in the log at start: connect one connection and say what it found.
     void check_at_start();
@@ -71,13 +85,17 @@ class Database
   private:
     PGconn *connect();
     bool prepare(PGconn *conn, std::string &error);
+    void replace(int slot, PGconn *conn);
     void release(int slot);
 
     std::string conninfo_;
     std::chrono::seconds acquire_timeout_;
     std::mutex mutex_;
     std::condition_variable freed_;
+    // One slot per pooled connection, and the last one for monitoring. A connection is used
+    // only by the thread holding its slot; the cancel objects are read under mutex_.
     std::vector<PGconn *> connections_; // nullptr: not connected yet, or dropped
+    std::vector<PGcancel *> cancels_;
     std::vector<bool> in_use_;
 };
 

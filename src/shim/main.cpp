@@ -45,6 +45,7 @@ main(int argc, char **argv)
     sigemptyset(&signals);
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 
@@ -56,8 +57,12 @@ main(int argc, char **argv)
     if (!server.start())
         return 1;
 
+    // SIGHUP (a log rotation, systemctl reload) has nothing to reload: the settings that
+    // matter are the database's, read at each request.
     int received = 0;
-    sigwait(&signals, &received);
+    while (sigwait(&signals, &received) == 0 && received == SIGHUP)
+        log_line("received SIGHUP: nothing to reload (the token and environment are the "
+                 "database's settings)");
     log_line("received %s: finishing requests in flight (at most %d s)", strsignal(received),
              options.shutdown_timeout_s);
     server.shut_down(std::chrono::seconds(options.shutdown_timeout_s));

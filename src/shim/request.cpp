@@ -1,5 +1,7 @@
 #include "request.hpp"
 
+#include "../core/utf8.hpp"
+
 #include <cctype>
 #include <limits>
 
@@ -43,13 +45,22 @@ trim(std::string_view text)
     return text;
 }
 
+// A token is visible characters only: no blank, control character or invalid UTF-8 (the
+// configured one cannot hold them, so such a header is a client's mistake, or an attack).
 bool
-has_blank(std::string_view text)
+usable_token(std::string_view token)
 {
-    for (char c : text)
-        if (is_blank(c))
-            return true;
-    return false;
+    if (token.empty())
+        return false;
+    for (std::size_t pos = 0; pos < token.size();)
+    {
+        auto c = static_cast<unsigned char>(token[pos]);
+        core::utf8::Decoded decoded = core::utf8::decode(token, pos);
+        if (c <= ' ' || c == 0x7f || !decoded.valid)
+            return false;
+        pos += decoded.length;
+    }
+    return true;
 }
 
 // The token of an Authorization value, or nothing when it is not "Bearer <one token>".
@@ -65,7 +76,7 @@ bearer_token(std::string_view value)
         return std::nullopt;
 
     std::string_view token = trim(value.substr(kScheme.size()));
-    if (token.empty() || has_blank(token))
+    if (!usable_token(token))
         return std::nullopt;
     return std::string(token);
 }
@@ -206,7 +217,7 @@ extract_token(const HeaderList &headers)
     else
     {
         std::string_view token = trim(custom);
-        if (token.empty() || has_blank(token))
+        if (!usable_token(token))
             return result;
         result.token = std::string(token);
     }
@@ -256,6 +267,38 @@ parse_content_length(std::string_view text)
         value = value * 10 + digit;
     }
     return value;
+}
+
+const char *
+framing_problem(const HeaderList &headers, std::string_view version)
+{
+    int lengths = 0;
+    int encodings = 0;
+    int hosts = 0;
+    bool chunked_only = true;
+
+    for (const auto &[name, value] : headers)
+    {
+        if (equal_ignoring_case(name, "content-length"))
+            lengths++;
+        else if (equal_ignoring_case(name, "transfer-encoding"))
+        {
+            encodings++;
+            chunked_only = chunked_only && equal_ignoring_case(trim(value), "chunked");
+        }
+        else if (equal_ignoring_case(name, "host"))
+            hosts++;
+    }
+
+    if (lengths > 1)
+        return "more than one Content-Length";
+    if (lengths == 1 && encodings > 0)
+        return "both Content-Length and Transfer-Encoding";
+    if (encodings > 1 || !chunked_only)
+        return "a Transfer-Encoding other than chunked";
+    if (version == "HTTP/1.1" && hosts != 1)
+        return "HTTP/1.1 without exactly one Host";
+    return nullptr;
 }
 
 std::string

@@ -60,7 +60,9 @@ struct TokenResult
 };
 
 // The worker token of a request: `Authorization: Bearer <token>` (scheme in any case,
-// surrounding spaces and tabs trimmed) or `x-regeneration-worker-token: <token>`.
+// surrounding spaces and tabs trimmed) or `x-regeneration-worker-token: <token>`. A token is
+// visible UTF-8 characters; one with a blank, control character (NUL included) or invalid
+// UTF-8 inside is Malformed.
 TokenResult extract_token(const HeaderList &headers);
 
 enum class UserIdPresence
@@ -81,6 +83,12 @@ UserIdResult extract_user_id(const HeaderList &headers);
 
 // A Content-Length value: decimal digits only, without overflow.
 std::optional<std::uint64_t> parse_content_length(std::string_view text);
+
+// Why the framing of a request cannot be trusted, or nullptr when it can: two Content-Length
+// headers (or one with a list), Content-Length together with Transfer-Encoding, a
+// Transfer-Encoding other than chunked, or HTTP/1.1 without Host. Such requests are how one
+// request is smuggled inside another past a proxy that reads them differently.
+const char *framing_problem(const HeaderList &headers, std::string_view version);
 
 // Printable ASCII version of client text for a log line, cut at max_bytes.
 std::string printable(std::string_view text, std::size_t max_bytes = 200);

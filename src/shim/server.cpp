@@ -21,9 +21,11 @@ struct Server::Request
     RouteMatch match;
     std::string method;
     std::string path;
+    std::string version;
     std::string body;
-    bool checked = false; // route, method and length have been looked at
-    int status = 0;       // what was answered; 0 until then
+    bool checked = false;   // route, method and length have been looked at
+    bool answering = false; // the whole request is here and a route works on it
+    int status = 0;         // what was answered; 0 until then
 };
 
 namespace
@@ -31,19 +33,32 @@ namespace
 
 constexpr auto kGuardTick = std::chrono::milliseconds(200);
 
+// The headers as sent, with their lengths: a value with a NUL inside stays whole, so that
+// "Bearer <token>\0junk" is not taken for "Bearer <token>".
 HeaderList
 request_headers(MHD_Connection *connection)
 {
     HeaderList headers;
-    MHD_get_connection_values(
+    MHD_get_connection_values_n(
         connection, MHD_HEADER_KIND,
-        [](void *cls, MHD_ValueKind, const char *key, const char *value)
+        [](void *cls, MHD_ValueKind, const char *key, size_t key_size, const char *value,
+           size_t value_size)
         {
-            static_cast<HeaderList *>(cls)->emplace_back(key, value != nullptr ? value : "");
+            static_cast<HeaderList *>(cls)->emplace_back(
+                std::string(key, key_size),
+                value != nullptr ? std::string(value, value_size) : std::string());
             return MHD_YES;
         },
         &headers);
     return headers;
+}
+
+// Paths are routed as sent: "%2F" must not become a "/" that a proxy in front never saw, nor
+// "%00" end the path early. None of the routes needs a percent-encoded character.
+size_t
+keep_escaped(void *, MHD_Connection *, char *text)
+{
+    return std::strlen(text);
 }
 
 // libmicrohttpd's own messages (a malformed request it refused itself, say), in our format.
@@ -93,14 +108,16 @@ Server::start()
 
     // Each connection's memory (headers and MHD's buffers) is bounded; bodies are ours to
     // bound, by --max-body.
+    // clang-format off
     daemon_ = MHD_start_daemon(
-        flags, 0, nullptr, nullptr, &Server::on_request, this, MHD_OPTION_SOCK_ADDR, &address,
+        flags, 0, nullptr, nullptr, &Server::on_request, this,
+        MHD_OPTION_EXTERNAL_LOGGER, &log_from_microhttpd, nullptr, // first: it logs the others
+        MHD_OPTION_SOCK_ADDR, &address,
         MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned int>(options_.max_connections),
         MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned int>(options_.request_timeout_s),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(32 * 1024),
         MHD_OPTION_THREAD_STACK_SIZE, static_cast<size_t>(512 * 1024),
-        // clang-format off
-        MHD_OPTION_EXTERNAL_LOGGER, &log_from_microhttpd, nullptr,
+        MHD_OPTION_UNESCAPE_CALLBACK, &keep_escaped, nullptr,
         MHD_OPTION_URI_LOG_CALLBACK, &Server::on_request_line, this,
         MHD_OPTION_NOTIFY_COMPLETED, &Server::on_completed, this,
         MHD_OPTION_NOTIFY_CONNECTION, &Server::on_connection, this,
@@ -146,8 +163,7 @@ Server::shut_down(std::chrono::seconds grace)
         if (busy == 0 || Clock::now() >= deadline)
         {
             if (busy > 0)
-                log_line("stopping with %d request(s) unfinished after %lld s", busy,
-                         static_cast<long long>(grace.count()));
+                cut_off(busy, grace);
             break;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -162,6 +178,25 @@ Server::shut_down(std::chrono::seconds grace)
         guard_.join();
     MHD_stop_daemon(daemon_);
     daemon_ = nullptr;
+}
+
+// Statements still running are cancelled (a drain goes on in its database worker and commits
+// what it finishes) and their clients cut off, so that stopping takes --shutdown-timeout and
+// not as long as the longest drain.
+void
+Server::cut_off(int busy, std::chrono::seconds grace)
+{
+    log_line("stopping with %d request(s) unfinished after %lld s", busy,
+             static_cast<long long>(grace.count()));
+    database_.cancel_in_use();
+
+    std::lock_guard<std::mutex> lock(connections_mutex_);
+    for (auto &[connection, state] : connections_)
+        if (!state.cut)
+        {
+            shutdown(state.fd, SHUT_RDWR);
+            state.cut = true;
+        }
 }
 
 void
@@ -269,7 +304,8 @@ Server::on_completed(void *cls, MHD_Connection *connection, void **req_cls,
 
 MHD_Result
 Server::on_request(void *cls, MHD_Connection *connection, const char *url, const char *method,
-                   const char *, const char *upload_data, size_t *upload_data_size, void **req_cls)
+                   const char *version, const char *upload_data, size_t *upload_data_size,
+                   void **req_cls)
 {
     auto *server = static_cast<Server *>(cls);
     if (*req_cls == nullptr)
@@ -283,6 +319,7 @@ Server::on_request(void *cls, MHD_Connection *connection, const char *url, const
             request->checked = true;
             request->method = method;
             request->path = url;
+            request->version = version;
             request->match = match_route(url);
             return server->look_at_headers(connection, *request);
         }
@@ -301,6 +338,8 @@ MHD_Result
 Server::look_at_headers(MHD_Connection *connection, Request &request)
 {
     // The headers are here and the body (if any) is not: refuse what needs no body first.
+    if (const char *problem = framing_problem(request_headers(connection), request.version))
+        return send(connection, request, error_answer(400, "bad_request", problem));
     if (request.match.route == Route::Unknown)
         return send(connection, request, error_answer(404, "not_found"));
     if (!method_allowed(request.match.route, request.method))
@@ -341,6 +380,7 @@ Server::receive(MHD_Connection *connection, Request &request, const char *upload
         return MHD_YES; // answered already (404, 405, 413)
 
     set_phase(connection, Phase::Answering);
+    request.answering = true;
     Answer answer = route(connection, request);
     return send(connection, request, answer);
 }
@@ -398,6 +438,8 @@ Server::authorize(MHD_Connection *connection, Database::Lease &lease)
         lease.check_token(token.presence == TokenPresence::Present ? &token.token : nullptr);
     if (!checked.ok)
         return failed(SqlStep::TokenCheck, "token check", checked);
+    if (checked.row.empty() || checked.row[0] != "t")
+        return error_answer(401, "unauthorized");
 
     // Without a token configured (outside production) the check passes whatever was sent,
     // but a request that sends both headers, one twice, or an empty one is refused all the
@@ -471,7 +513,7 @@ Answer
 Server::health()
 {
     bool busy = false;
-    std::optional<Database::Lease> lease = database_.acquire(busy);
+    std::optional<Database::Lease> lease = database_.acquire(busy, Database::Use::Monitor);
     if (!lease)
         return no_connection(busy);
     SqlResult pong = lease->ping();
@@ -485,7 +527,7 @@ Server::metrics()
 {
     std::optional<QueueStats> stats;
     bool busy = false;
-    if (std::optional<Database::Lease> lease = database_.acquire(busy))
+    if (std::optional<Database::Lease> lease = database_.acquire(busy, Database::Use::Monitor))
     {
         SqlResult row = lease->stats();
         if (row.ok && row.row.size() == 8)
@@ -532,8 +574,9 @@ Server::send(MHD_Connection *connection, Request &request, const Answer &answer,
                                 allowed_methods(request.match.route));
     if (answer.retry_later)
         MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-    // A refused body is not read; the connection cannot carry another request after it.
-    if (answer.status == 413 || stopping_)
+    // A refused body is not read, and a request framed ambiguously may hide another: the
+    // connection cannot carry another request after them.
+    if (answer.status == 413 || (answer.status == 400 && !request.answering) || stopping_)
         MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
 
     MHD_Result queued =

@@ -75,6 +75,7 @@ class Server
                     const char *content_type = "application/json");
 
     void set_phase(MHD_Connection *connection, Phase phase);
+    void cut_off(int busy, std::chrono::seconds grace);
     void guard_loop();
 
     const Options options_;

@@ -6,16 +6,19 @@
 \echo Use "ALTER EXTENSION regen_queue UPDATE TO '1.1'" to load this file. \quit
 
 -- The token is regen_queue.worker_token, which only superusers can read; the front end's role
--- can only ask whether what a client presented matches it. The comparison takes the same time
--- whatever the token and the guess (it compares SHA-256 digests of both, every byte).
-CREATE FUNCTION regen_queue.http_check_token(presented text) RETURNS void
+-- can only ask whether what a client presented matches it. It passes the SHA-256 digest of
+-- what was presented, so that neither guesses nor the token reach the server log through
+-- log_statement or log_min_duration_statement; the comparison of digests takes the same time
+-- whatever they hold. A refusal is an answer (false), not an error, so clients that keep
+-- guessing do not fill the log either.
+CREATE FUNCTION regen_queue.http_check_token(token_sha256 bytea) RETURNS boolean
     LANGUAGE c VOLATILE PARALLEL RESTRICTED
     AS 'MODULE_PATHNAME', 'regen_http_check_token';
 
-COMMENT ON FUNCTION regen_queue.http_check_token(text) IS
-    'raises 28P01 unless presented matches regen_queue.worker_token (NULL: no token presented); '
-    'with no token configured it passes, except in production (regen_queue.environment), where '
-    'it raises 55000';
+COMMENT ON FUNCTION regen_queue.http_check_token(bytea) IS
+    'whether token_sha256 is the SHA-256 digest of regen_queue.worker_token (NULL: no token '
+    'presented, false); with no token configured, true, except in production '
+    '(regen_queue.environment), where it raises 55000';
 
 -- The body of POST /api/v1/plans/:planId/regenerate is {"overrides": {...}}, or empty. This
 -- takes it apart with PostgreSQL's own JSON parser, so that the HTTP route and a SQL caller
@@ -47,7 +50,8 @@ BEGIN
     IF unknown_key IS NOT NULL THEN
         RAISE EXCEPTION 'unknown field "%" in request body', left(unknown_key, 100)
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'A request body may only have "overrides".';
+                  DETAIL = 'A request body may only have "overrides".',
+                  COLUMN = left(unknown_key, 100);
     END IF;
 
     RETURN coalesce(nullif(request -> 'overrides', 'null'::jsonb), '{}'::jsonb);
@@ -59,6 +63,6 @@ COMMENT ON FUNCTION regen_queue.http_request_overrides(text) IS
     '22P02 when the body is not JSON, 22023 when it is not an object or has another key';
 
 REVOKE EXECUTE ON FUNCTION
-    regen_queue.http_check_token(text),
+    regen_queue.http_check_token(bytea),
     regen_queue.http_request_overrides(text)
 FROM PUBLIC;

@@ -193,8 +193,11 @@ expected_token(bool authorization, std::string_view value, std::string &token)
             return false;
         value = stripped(value.substr(gap));
     }
-    if (value.empty() || has_blank(value))
+    if (value.empty() || !json_check::valid_utf8(value))
         return false;
+    for (char c : value)
+        if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f)
+            return false;
     token = std::string(value);
     return true;
 }
@@ -349,17 +352,41 @@ check_json_string(std::string_view text)
     }
 }
 
+// A 400 about overrides names exactly the error's field, whatever it holds.
 void
-check_quoted_field(std::string_view message)
+check_field(const SqlError &error)
 {
-    std::string field = quoted_field(message);
-    std::size_t open = message.find('"');
-    std::size_t close = open == std::string_view::npos ? open : message.find('"', open + 1);
-    CHECK(field.find('"') == std::string::npos);
-    if (close == std::string_view::npos)
-        CHECK(field.empty());
-    else
-        CHECK(message.substr(open, field.size() + 2) == "\"" + field + "\"");
+    SqlError invalid = error;
+    invalid.sqlstate = "22023";
+    Answer answer = answer_sql_error(SqlStep::Enqueue, invalid);
+    CHECK(answer.status == 400);
+    std::optional<json_check::Reader::Members> members = json_check::parse_object(answer.body);
+    CHECK(members.has_value());
+    if (json_check::valid_utf8(error.field))
+        CHECK(error.field.empty() ? members->count("field") == 0
+                                  : (*members)["field"] == error.field);
+}
+
+// framing_problem() against a count of the headers that frame a request.
+void
+check_framing(const HeaderList &headers, std::string_view version)
+{
+    int lengths = 0, encodings = 0, hosts = 0;
+    bool other_encoding = false;
+    for (const auto &[name, value] : headers)
+    {
+        std::string lower = lowered(name);
+        lengths += lower == "content-length";
+        hosts += lower == "host";
+        if (lower == "transfer-encoding")
+        {
+            encodings++;
+            other_encoding = other_encoding || lowered(stripped(value)) != "chunked";
+        }
+    }
+    bool expected = lengths > 1 || (lengths == 1 && encodings > 0) || encodings > 1 ||
+                    other_encoding || (version == "HTTP/1.1" && hosts != 1);
+    CHECK((framing_problem(headers, version) != nullptr) == expected);
 }
 
 void
@@ -424,9 +451,9 @@ check_sql_error(SqlStep step, const SqlError &error)
             CHECK(code == "internal_error" && body->size() == 2);
             break;
         case 503:
-            CHECK(one_of(code,
-                         {"database_unavailable", "worker_token_not_configured", "queue_disabled",
-                          "database_read_only", "server_busy", "handler_not_registered"}));
+            CHECK(one_of(code, {"database_unavailable", "worker_token_not_configured",
+                                "queue_disabled", "database_read_only", "server_busy",
+                                "handler_not_registered", "query_canceled"}));
             CHECK(body->size() == 2);
             break;
     }
@@ -464,6 +491,7 @@ LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size)
         error.sqlstate = input.PickValueInArray(kKnownStates);
     error.message = input.ConsumeRandomLengthString(512);
     error.detail = input.ConsumeRandomLengthString(512);
+    error.field = input.ConsumeRandomLengthString(64);
 
     HeaderList headers;
     while (input.remaining_bytes() > 0 && headers.size() < 16)
@@ -499,7 +527,8 @@ LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size)
         check_uuid(value);
     }
 
-    check_quoted_field(error.message);
+    check_field(error);
+    check_framing(headers, method.size() % 2 == 0 ? "HTTP/1.1" : "HTTP/1.0");
     check_existing_job(error.detail, method, error.message);
     check_sql_error(step, error);
     check_bodies(path, error.message, error.detail);

@@ -63,7 +63,8 @@ INSERT INTO rq_api VALUES
     ('regen_queue', 'fail_job', ARRAY['uuid', 'integer', 'text', 'boolean'],
      'regen_queue.job_status', 'volatile',
      'job_id uuid, attempt integer, error text, retryable boolean DEFAULT true'),
-    ('regen_queue', 'http_check_token', ARRAY['text'], 'void', 'volatile', 'presented text'),
+    ('regen_queue', 'http_check_token', ARRAY['bytea'], 'boolean', 'volatile',
+     'token_sha256 bytea'),
     ('regen_queue', 'http_request_overrides', ARRAY['text'], 'jsonb', 'immutable', 'body text');
 
 SELECT has_function(schema, name, args, format('%s.%s(%s) exists', schema, name, array_to_string(args, ', ')))
@@ -79,7 +80,7 @@ SELECT is(pg_get_function_arguments(format('%I.%I(%s)', schema, name, array_to_s
 SELECT function_lang_is('public', 'regen_enqueue', ARRAY['uuid', 'jsonb', 'uuid', 'integer', 'timestamp with time zone', 'integer', 'text'],
                         'c', 'regen_enqueue is written in C');
 SELECT function_lang_is('public', 'regen_drain', ARRAY['integer'], 'c', 'regen_drain is written in C');
-SELECT function_lang_is('regen_queue', 'http_check_token', ARRAY['text'], 'c',
+SELECT function_lang_is('regen_queue', 'http_check_token', ARRAY['bytea'], 'c',
                         'http_check_token is written in C (it reads the token where it is)');
 SELECT function_lang_is('regen_queue', 'http_request_overrides', ARRAY['text'], 'plpgsql',
                         'http_request_overrides is PL/pgSQL over PostgreSQL''s JSON parser');

@@ -41,7 +41,7 @@ SELECT set_eq(
         ('public', 'regen_stats()'),
         ('regen_queue', 'regen_queue.complete_job(uuid,integer,jsonb)'),
         ('regen_queue', 'regen_queue.fail_job(uuid,integer,text,boolean)'),
-        ('regen_queue', 'regen_queue.http_check_token(text)'),
+        ('regen_queue', 'regen_queue.http_check_token(bytea)'),
         ('regen_queue', 'regen_queue.http_request_overrides(text)')$$,
     'the API functions are in the extension''s schema; complete_job, fail_job and the HTTP '
     'functions in regen_queue');
@@ -283,7 +283,7 @@ SELECT set_eq(
         ('pgtap_elsewhere', 'pgtap_elsewhere.regen_stats()'),
         ('regen_queue', 'regen_queue.complete_job(uuid,integer,jsonb)'),
         ('regen_queue', 'regen_queue.fail_job(uuid,integer,text,boolean)'),
-        ('regen_queue', 'regen_queue.http_check_token(text)'),
+        ('regen_queue', 'regen_queue.http_check_token(bytea)'),
         ('regen_queue', 'regen_queue.http_request_overrides(text)')$$,
     'installed in pgtap_elsewhere, the API functions are there and nowhere else');
 SELECT hasnt_function('public', 'regen_enqueue', 'public has no regen_enqueue any more');

@@ -69,7 +69,7 @@ GRANT EXECUTE ON FUNCTION regen_enqueue(uuid, jsonb, uuid, integer, timestamptz,
     TO shim;
 GRANT USAGE ON SCHEMA regen_queue TO shim;
 GRANT EXECUTE ON FUNCTION regen_drain(integer), regen_stats(),
-    regen_queue.http_check_token(text), regen_queue.http_request_overrides(text) TO shim;
+    regen_queue.http_check_token(bytea), regen_queue.http_request_overrides(text) TO shim;
 GRANT SELECT ON regen_queue.job_queue, regen_queue.handler TO shim;
 GRANT UPDATE (status, attempts, result, last_error, scheduled_for, started_at, completed_at,
               updated_at, lease_owner, lease_expires_at, lease_drain, lease_size, run_alone)

@@ -35,9 +35,10 @@ step_name(SqlStep step)
 }
 
 SqlError
-sql_error(std::string sqlstate, std::string message = "some message", std::string detail = {})
+sql_error(std::string sqlstate, std::string message = "some message", std::string detail = {},
+          std::string field = {})
 {
-    return {std::move(sqlstate), std::move(message), std::move(detail)};
+    return {std::move(sqlstate), std::move(message), std::move(detail), std::move(field)};
 }
 
 // The answer's body as members, failing the test when it is not one JSON object.
@@ -73,22 +74,25 @@ TEST(AnswerSqlError, NoServerAnswerIsUnavailableInEveryStep)
 
 TEST(AnswerSqlError, TokenCheck)
 {
-    Answer answer =
-        answer_sql_error(SqlStep::TokenCheck, sql_error("28P01", "worker token rejected"));
-    expect_error(answer, 401, "unauthorized", false, "28P01");
-    // What was wrong with the token is nobody's business but the operator's.
-    EXPECT_EQ(members_of(answer).count("message"), 0u);
-
-    answer = answer_sql_error(SqlStep::TokenCheck,
-                              sql_error("55000", "regen_queue.worker_token is not set"));
+    // A wrong token is the check's answer (false), not an error; its only error is a
+    // production server without a token.
+    Answer answer = answer_sql_error(SqlStep::TokenCheck,
+                                     sql_error("55000", "regen_queue.worker_token is not set"));
     expect_error(answer, 503, "worker_token_not_configured", false, "55000");
     EXPECT_EQ(members_of(answer).count("message"), 0u);
 }
 
-TEST(AnswerSqlError, InvalidPasswordOutsideTheTokenCheckIsInternal)
+TEST(AnswerSqlError, InvalidPasswordIsInternalInEveryStep)
 {
-    for (SqlStep step : {SqlStep::Enqueue, SqlStep::Drain})
+    for (SqlStep step : kSteps)
         expect_error(answer_sql_error(step, sql_error("28P01")), 500, "internal_error", false,
+                     step_name(step));
+}
+
+TEST(AnswerSqlError, CancelledStatementIsUnavailable)
+{
+    for (SqlStep step : kSteps)
+        expect_error(answer_sql_error(step, sql_error("57014")), 503, "query_canceled", true,
                      step_name(step));
 }
 
@@ -134,32 +138,29 @@ TEST(AnswerSqlError, InvalidJsonWithoutDetail)
     EXPECT_EQ(members_of(answer)["message"], "bad json");
 }
 
-TEST(AnswerSqlError, InvalidOverridesNameTheField)
+TEST(AnswerSqlError, InvalidOverridesNameTheFieldOfTheError)
 {
     Answer answer = answer_sql_error(
-        SqlStep::Enqueue, sql_error("22023", "invalid value for override \"topic\"",
-                                    "\"topic\" must be between 1 and 200 characters long."));
+        SqlStep::Enqueue,
+        sql_error("22023", "invalid value for override \"topic\"",
+                  "\"topic\" must be between 1 and 200 characters long.", "topic"));
     expect_error(answer, 400, "invalid_overrides", false, "override value");
     json_check::Reader::Members members = members_of(answer);
     EXPECT_EQ(members["field"], "topic");
     EXPECT_EQ(members["message"], "invalid value for override \"topic\": \"topic\" must be "
                                   "between 1 and 200 characters long.");
 
-    answer = answer_sql_error(SqlStep::Enqueue, sql_error("22023", "unknown override \"colour\""));
-    EXPECT_EQ(members_of(answer)["field"], "colour");
-
+    // The field is the error's, not a guess from the message: a key with a quote stays whole.
     answer = answer_sql_error(SqlStep::Enqueue,
-                              sql_error("22023", "unknown field \"extra\" in request body",
-                                        "A request body may only have \"overrides\"."));
-    EXPECT_EQ(members_of(answer)["field"], "extra");
+                              sql_error("22023", "unknown override \"a\"b\"", "", "a\"b"));
+    EXPECT_EQ(members_of(answer)["field"], "a\"b");
 }
 
-TEST(AnswerSqlError, OverridesThatAreNoObjectNameOverrides)
+TEST(AnswerSqlError, NoFieldFromTheMessageAlone)
 {
     Answer answer =
-        answer_sql_error(SqlStep::Enqueue, sql_error("22023", "overrides must be a JSON object"));
-    expect_error(answer, 400, "invalid_overrides", false, "overrides");
-    EXPECT_EQ(members_of(answer)["field"], "overrides");
+        answer_sql_error(SqlStep::Enqueue, sql_error("22023", "unknown override \"colour\""));
+    EXPECT_EQ(members_of(answer).count("field"), 0u);
 }
 
 TEST(AnswerSqlError, BodyThatIsNoObjectNamesNoField)
@@ -173,11 +174,11 @@ TEST(AnswerSqlError, BodyThatIsNoObjectNamesNoField)
     EXPECT_EQ(members["message"], "request body must be a JSON object: It is a JSON array.");
 }
 
-TEST(AnswerSqlError, TooComplexOverrides)
+TEST(AnswerSqlError, TooDeeplyNestedJson)
 {
     expect_error(
         answer_sql_error(SqlStep::Enqueue, sql_error("54001", "stack depth limit exceeded")), 400,
-        "invalid_overrides", false, "54001");
+        "invalid_json", false, "54001");
 }
 
 TEST(AnswerSqlError, AlreadyQueuedNamesTheJob)
@@ -229,8 +230,8 @@ TEST(AnswerSqlError, EnqueueCodesMeanNothingElsewhere)
 TEST(AnswerSqlError, AnythingElseIsInternalAndSaysNoMore)
 {
     for (SqlStep step : kSteps)
-        for (const char *state : {"XX000", "42883", "42501", "57014", "40001", "40P01", "53100",
-                                  "53200", "57P04", "8", "P0001"})
+        for (const char *state :
+             {"XX000", "42883", "42501", "40001", "40P01", "53100", "53200", "57P04", "8", "P0001"})
         {
             Answer answer =
                 answer_sql_error(step, sql_error(state, "secret internals", "more internals"));
@@ -380,24 +381,6 @@ TEST(DrainedAnswer, PassesTheCountsThrough)
     Answer answer = drained_answer(counts);
     EXPECT_EQ(answer.status, 200);
     EXPECT_EQ(answer.body, counts);
-}
-
-// --- quoted_field -----------------------------------------------------------------------------
-
-TEST(QuotedField, FirstQuotedName)
-{
-    EXPECT_EQ(quoted_field("invalid value for override \"topic\""), "topic");
-    EXPECT_EQ(quoted_field("\"a\" and \"b\""), "a");
-    EXPECT_EQ(quoted_field("\"\""), "");
-    EXPECT_EQ(quoted_field("x \"with space\" y"), "with space");
-}
-
-TEST(QuotedField, NoPairNoField)
-{
-    EXPECT_EQ(quoted_field(""), "");
-    EXPECT_EQ(quoted_field("no quotes"), "");
-    EXPECT_EQ(quoted_field("one \" quote"), "");
-    EXPECT_EQ(quoted_field("\""), "");
 }
 
 // --- parse_existing_job -----------------------------------------------------------------------

@@ -318,12 +318,75 @@ TEST(ExtractToken, InnerBlanksAreMalformed)
     expect_malformed({{"x-regeneration-worker-token", "Bearer abc"}});
 }
 
+TEST(ExtractToken, ControlCharactersAndInvalidUtf8AreMalformed)
+{
+    using namespace std::string_literals;
+    expect_malformed({{"Authorization", "Bearer tok\0junk"s}}); // NUL cuts nothing short
+    expect_malformed({{"x-regeneration-worker-token", "tok\0"s}});
+    expect_malformed({{"Authorization", "Bearer tok\x7f"}});
+    expect_malformed({{"Authorization", "Bearer tok\x01en"}});
+    expect_malformed({{"Authorization", "Bearer tok\xff"}});
+    expect_malformed({{"x-regeneration-worker-token", "\xc3\x28"}});
+    expect_malformed({{"x-regeneration-worker-token", "tok\ren"}});
+}
+
+TEST(ExtractToken, NonAsciiUtf8IsAToken)
+{
+    TokenResult result = token_of({{"x-regeneration-worker-token", "t\xc3\xa9l\xc3\xa9"}});
+    EXPECT_EQ(result.presence, TokenPresence::Present);
+    EXPECT_EQ(result.token, "t\xc3\xa9l\xc3\xa9");
+}
+
 TEST(ExtractToken, SimilarHeaderNamesAreIgnored)
 {
     TokenResult result = token_of({{"x-regeneration-worker-token2", "a"},
                                    {"proxy-authorization", "Bearer b"},
                                    {"authorization ", "Bearer c"}});
     EXPECT_EQ(result.presence, TokenPresence::None);
+}
+
+// --- framing_problem --------------------------------------------------------------------------
+
+TEST(FramingProblem, OrdinaryRequestsAreFine)
+{
+    EXPECT_EQ(framing_problem({{"Host", "a"}, {"Content-Length", "5"}}, "HTTP/1.1"), nullptr);
+    EXPECT_EQ(framing_problem({{"host", "a"}, {"Transfer-Encoding", " Chunked "}}, "HTTP/1.1"),
+              nullptr);
+    EXPECT_EQ(framing_problem({{"Host", "a"}}, "HTTP/1.1"), nullptr);
+    EXPECT_EQ(framing_problem({}, "HTTP/1.0"), nullptr); // HTTP/1.0 needs no Host
+}
+
+TEST(FramingProblem, AmbiguousLengthsAreRefused)
+{
+    EXPECT_NE(framing_problem({{"Host", "a"}, {"Content-Length", "5"}, {"content-length", "6"}},
+                              "HTTP/1.1"),
+              nullptr);
+    EXPECT_NE(framing_problem({{"Host", "a"}, {"Content-Length", "5"}, {"Content-Length", "5"}},
+                              "HTTP/1.1"),
+              nullptr);
+    EXPECT_NE(
+        framing_problem({{"Host", "a"}, {"Content-Length", "5"}, {"Transfer-Encoding", "chunked"}},
+                        "HTTP/1.1"),
+        nullptr);
+}
+
+TEST(FramingProblem, OtherTransferEncodingsAreRefused)
+{
+    for (const char *encoding : {"gzip, chunked", "identity", "gzip", "chunked, chunked", ""})
+        EXPECT_NE(framing_problem({{"Host", "a"}, {"Transfer-Encoding", encoding}}, "HTTP/1.1"),
+                  nullptr)
+            << encoding;
+    EXPECT_NE(
+        framing_problem(
+            {{"Host", "a"}, {"Transfer-Encoding", "chunked"}, {"Transfer-Encoding", "chunked"}},
+            "HTTP/1.1"),
+        nullptr);
+}
+
+TEST(FramingProblem, Http11NeedsOneHost)
+{
+    EXPECT_NE(framing_problem({}, "HTTP/1.1"), nullptr);
+    EXPECT_NE(framing_problem({{"Host", "a"}, {"Host", "b"}}, "HTTP/1.1"), nullptr);
 }
 
 // --- extract_user_id --------------------------------------------------------------------------
