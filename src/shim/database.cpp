@@ -224,13 +224,26 @@ Database::acquire(bool &busy, Use use)
                 }
             return false;
         };
-        if (!freed_.wait_for(lock, acquire_timeout_, free_slot))
+        // Requests take pooled connections in the order they asked: with more clients than
+        // connections, whoever is woken first would otherwise win, and an unlucky one could
+        // wait out --pool-timeout while later ones are served.
+        std::uint64_t ticket = next_ticket_++;
+        if (use == Use::Route)
+            waiting_.push_back(ticket);
+        auto my_turn = [&]
+        { return (use == Use::Monitor || waiting_.front() == ticket) && free_slot(); };
+        bool got = freed_.wait_for(lock, acquire_timeout_, my_turn);
+        if (use == Use::Route)
+            waiting_.remove(ticket);
+        if (!got)
         {
+            freed_.notify_all(); // the next in line may be able to go now
             busy = true;
             return std::nullopt;
         }
         in_use_[slot] = true;
     }
+    freed_.notify_all(); // the next in line may find another free connection
 
     // Connecting happens outside the lock: the slot is ours.
     if (connections_[slot] != nullptr && !still_connected(connections_[slot]))

@@ -9,6 +9,8 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
+#include <list>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -97,6 +99,8 @@ class Database
     std::vector<PGconn *> connections_; // nullptr: not connected yet, or dropped
     std::vector<PGcancel *> cancels_;
     std::vector<bool> in_use_;
+    std::list<std::uint64_t> waiting_; // tickets of requests waiting for a pooled connection
+    std::uint64_t next_ticket_ = 0;
 };
 
 } // namespace regen::shim
