@@ -143,8 +143,8 @@ Server::shut_down(std::chrono::seconds grace)
     if (listener != MHD_INVALID_SOCKET)
         close(listener);
 
-    // Requests being received or answered may finish; idle connections are closed now and
-    // the guard closes others as soon as they fall idle.
+    // Requests being received or answered may finish; idle connections are closed now, and
+    // others as soon as they fall idle.
     Clock::time_point deadline = Clock::now() + grace;
     for (;;)
     {
@@ -215,10 +215,9 @@ Server::guard_loop()
             // --request-timeout to send a whole request (or to start the next one). MHD's
             // own timeout only closes connections that stay silent for that long.
             bool too_slow = state.phase != Phase::Answering && now - state.since > limit;
-            bool idle_while_stopping = stopping_ && state.phase == Phase::Idle;
-            if (!state.cut && (too_slow || idle_while_stopping))
+            if (!state.cut && too_slow)
             {
-                if (too_slow && state.phase == Phase::Receiving)
+                if (state.phase == Phase::Receiving)
                     log_line("closed a connection: its request did not arrive within %d s",
                              options_.request_timeout_s);
                 // The socket stays open until MHD's connection-closed notification, which
