@@ -234,6 +234,20 @@ request_target(std::string_view url)
 }
 
 std::string
+lower_hex(const unsigned char *bytes, std::size_t count)
+{
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(count * 2);
+    for (std::size_t i = 0; i < count; i++)
+    {
+        out += kDigits[bytes[i] >> 4];
+        out += kDigits[bytes[i] & 0x0f];
+    }
+    return out;
+}
+
+std::string
 signature_base(int64_t timestamp, std::string_view method, std::string_view target,
                std::string_view body_sha256_hex)
 {

@@ -76,6 +76,9 @@ bool acceptable_endpoint(std::string_view url, std::string &why);
 // The path and query of an endpoint URL ("/" when it has none), which the signature covers.
 std::string request_target(std::string_view url);
 
+// Bytes as lower-case hexadecimal (digests in signatures and in the shim's token check).
+std::string lower_hex(const unsigned char *bytes, std::size_t count);
+
 // What the endpoint's signature covers: the timestamp (Unix seconds), the method, the request
 // target and the body's SHA-256 in lower-case hex, one per line.
 std::string signature_base(int64_t timestamp, std::string_view method, std::string_view target,

@@ -18,20 +18,6 @@ namespace
 
 using Clock = std::chrono::steady_clock;
 
-std::string
-hex(const unsigned char *bytes, std::size_t count)
-{
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(count * 2);
-    for (std::size_t i = 0; i < count; i++)
-    {
-        out += kDigits[bytes[i] >> 4];
-        out += kDigits[bytes[i] & 0x0f];
-    }
-    return out;
-}
-
 bool
 starts_with_ignoring_case(const char *text, std::size_t size, const char *prefix)
 {
@@ -299,7 +285,7 @@ signature_headers(const std::string &secret, std::int64_t timestamp, const std::
     unsigned char body_digest[SHA256_DIGEST_LENGTH];
     SHA256(reinterpret_cast<const unsigned char *>(body.data()), body.size(), body_digest);
     std::string base = core::signature_base(timestamp, "POST", core::request_target(url),
-                                            hex(body_digest, sizeof body_digest));
+                                            core::lower_hex(body_digest, sizeof body_digest));
 
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int mac_length = 0;
@@ -307,7 +293,7 @@ signature_headers(const std::string &secret, std::int64_t timestamp, const std::
          reinterpret_cast<const unsigned char *>(base.data()), base.size(), mac, &mac_length);
 
     return {"X-Regen-Timestamp: " + std::to_string(timestamp),
-            "X-Regen-Signature: v1=" + hex(mac, mac_length)};
+            "X-Regen-Signature: v1=" + core::lower_hex(mac, mac_length)};
 }
 
 } // namespace regen::http

@@ -2,6 +2,8 @@
 
 #include "log.hpp"
 
+#include "../core/http_call.hpp"
+
 #include <openssl/sha.h>
 #include <poll.h>
 
@@ -370,13 +372,7 @@ Database::Lease::check_token(const std::string *token)
     {
         unsigned char bytes[SHA256_DIGEST_LENGTH];
         SHA256(reinterpret_cast<const unsigned char *>(token->data()), token->size(), bytes);
-        digest = "\\x";
-        for (unsigned char byte : bytes)
-        {
-            static constexpr char kHex[] = "0123456789abcdef";
-            digest += kHex[byte >> 4];
-            digest += kHex[byte & 0x0f];
-        }
+        digest = "\\x" + core::lower_hex(bytes, sizeof bytes);
     }
     const char *values[] = {token != nullptr ? digest.c_str() : nullptr};
     return run("check_token", 1, values);

@@ -223,6 +223,13 @@ TEST(RequestTarget, PathAndQueryWithoutFragment)
     EXPECT_EQ(request_target("http://gen.example#part"), "/");
 }
 
+TEST(LowerHex, TwoDigitsPerByte)
+{
+    const unsigned char bytes[] = {0x00, 0x0f, 0xa0, 0xff};
+    EXPECT_EQ(lower_hex(bytes, sizeof bytes), "000fa0ff");
+    EXPECT_EQ(lower_hex(bytes, 0), "");
+}
+
 TEST(SignatureBase, OneFieldPerLine)
 {
     EXPECT_EQ(signature_base(1796472000, "POST", "/v1/regenerate",
