@@ -39,16 +39,6 @@ retryable_status(long status)
     return status == 408 || status == 425 || status == 429 || (status >= 500 && status <= 599);
 }
 
-std::string_view
-trim(std::string_view text)
-{
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
-        text.remove_prefix(1);
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
-        text.remove_suffix(1);
-    return text;
-}
-
 // Digits only; false on anything else or an empty text. Saturates instead of overflowing.
 bool
 parse_digits(std::string_view text, int64_t &value, int64_t saturate_at)
@@ -107,7 +97,7 @@ parse_imf_fixdate(std::string_view text)
 std::optional<int64_t>
 parse_retry_after(std::string_view value, std::time_t now)
 {
-    value = trim(value);
+    value = trim_http_blanks(value);
 
     int64_t seconds = 0;
     if (parse_digits(value, seconds, kMaxRetryAfterMs / 1000))
@@ -231,6 +221,16 @@ request_target(std::string_view url)
     if (target.empty())
         return "/";
     return target.front() == '?' ? "/" + std::string(target) : std::string(target);
+}
+
+std::string_view
+trim_http_blanks(std::string_view text)
+{
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
+        text.remove_prefix(1);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
+        text.remove_suffix(1);
+    return text;
 }
 
 std::string

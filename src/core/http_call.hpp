@@ -76,6 +76,9 @@ bool acceptable_endpoint(std::string_view url, std::string &why);
 // The path and query of an endpoint URL ("/" when it has none), which the signature covers.
 std::string request_target(std::string_view url);
 
+// Text without the blanks (spaces and tabs) HTTP allows around a header value.
+std::string_view trim_http_blanks(std::string_view text);
+
 // Bytes as lower-case hexadecimal (digests in signatures and in the shim's token check).
 std::string lower_hex(const unsigned char *bytes, std::size_t count);
 

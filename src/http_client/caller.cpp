@@ -114,12 +114,10 @@ Caller::Call::on_header(char *data, size_t size, size_t count, void *self)
         call->result.retry_after.clear();
     else if (starts_with_ignoring_case(data, bytes, kRetryAfter))
     {
-        std::string value(data + std::strlen(kRetryAfter), bytes - std::strlen(kRetryAfter));
-        while (!value.empty() && (value.back() == '\r' || value.back() == '\n' ||
-                                  value.back() == ' ' || value.back() == '\t'))
-            value.pop_back();
-        value.erase(0, value.find_first_not_of(" \t"));
-        call->result.retry_after = value.substr(0, 64);
+        std::string_view value(data + std::strlen(kRetryAfter), bytes - std::strlen(kRetryAfter));
+        while (!value.empty() && (value.back() == '\r' || value.back() == '\n'))
+            value.remove_suffix(1);
+        call->result.retry_after = std::string(core::trim_http_blanks(value).substr(0, 64));
     }
     return bytes;
 }

@@ -3,7 +3,6 @@
 #pragma once
 
 #include "answer.hpp"
-#include "metrics.hpp"
 
 #include <libpq-fe.h>
 

@@ -1,5 +1,6 @@
 #include "request.hpp"
 
+#include "../core/http_call.hpp"
 #include "../core/utf8.hpp"
 
 #include <cctype>
@@ -35,16 +36,6 @@ is_blank(char c)
     return c == ' ' || c == '\t';
 }
 
-std::string_view
-trim(std::string_view text)
-{
-    while (!text.empty() && is_blank(text.front()))
-        text.remove_prefix(1);
-    while (!text.empty() && is_blank(text.back()))
-        text.remove_suffix(1);
-    return text;
-}
-
 // A token is visible characters only: no blank, control character or invalid UTF-8 (the
 // configured one cannot hold them, so such a header is a client's mistake, or an attack).
 bool
@@ -69,13 +60,13 @@ bearer_token(std::string_view value)
 {
     constexpr std::string_view kScheme = "bearer";
 
-    value = trim(value);
+    value = core::trim_http_blanks(value);
     if (value.size() <= kScheme.size() ||
         !equal_ignoring_case(value.substr(0, kScheme.size()), kScheme) ||
         !is_blank(value[kScheme.size()]))
         return std::nullopt;
 
-    std::string_view token = trim(value.substr(kScheme.size()));
+    std::string_view token = core::trim_http_blanks(value.substr(kScheme.size()));
     if (!usable_token(token))
         return std::nullopt;
     return std::string(token);
@@ -216,7 +207,7 @@ extract_token(const HeaderList &headers)
     }
     else
     {
-        std::string_view token = trim(custom);
+        std::string_view token = core::trim_http_blanks(custom);
         if (!usable_token(token))
             return result;
         result.token = std::string(token);
@@ -235,7 +226,7 @@ extract_user_id(const HeaderList &headers)
         if (equal_ignoring_case(name, kUserIdHeader))
         {
             count++;
-            result.user_id = std::string(trim(value));
+            result.user_id = std::string(core::trim_http_blanks(value));
         }
 
     if (count == 0)
@@ -284,7 +275,8 @@ framing_problem(const HeaderList &headers, std::string_view version)
         else if (equal_ignoring_case(name, "transfer-encoding"))
         {
             encodings++;
-            chunked_only = chunked_only && equal_ignoring_case(trim(value), "chunked");
+            chunked_only =
+                chunked_only && equal_ignoring_case(core::trim_http_blanks(value), "chunked");
         }
         else if (equal_ignoring_case(name, "host"))
             hosts++;

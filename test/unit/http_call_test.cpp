@@ -223,6 +223,14 @@ TEST(RequestTarget, PathAndQueryWithoutFragment)
     EXPECT_EQ(request_target("http://gen.example#part"), "/");
 }
 
+TEST(TrimHttpBlanks, SpacesAndTabsOnly)
+{
+    EXPECT_EQ(trim_http_blanks(" \t 30 \t"), "30");
+    EXPECT_EQ(trim_http_blanks("a b"), "a b");
+    EXPECT_EQ(trim_http_blanks(" \t "), "");
+    EXPECT_EQ(trim_http_blanks("\r30\n"), "\r30\n"); // line ends are not blanks
+}
+
 TEST(LowerHex, TwoDigitsPerByte)
 {
     const unsigned char bytes[] = {0x00, 0x0f, 0xa0, 0xff};
