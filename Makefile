@@ -2,14 +2,17 @@
 # The HTTP shim and the unit tests of src/core are built by CMake (CMakeLists.txt).
 
 EXTENSION = regen_queue
-EXTVERSION = 1.1
+EXTVERSION = 1.2
 MODULE_big = regen_queue
 
 CORE_OBJS = $(patsubst %.cpp,%.o,$(wildcard src/core/*.cpp))
 EXTENSION_OBJS = $(patsubst %.cpp,%.o,$(wildcard src/extension/*.cpp))
-OBJS = $(EXTENSION_OBJS) $(CORE_OBJS)
+# The HTTP client of HTTP handlers: libcurl's multi interface and libcrypto's HMAC.
+HTTP_CLIENT_OBJS = $(patsubst %.cpp,%.o,$(wildcard src/http_client/*.cpp))
+OBJS = $(EXTENSION_OBJS) $(HTTP_CLIENT_OBJS) $(CORE_OBJS)
 
-DATA = src/sql/regen_queue--1.0.sql src/sql/regen_queue--1.0--1.1.sql
+DATA = src/sql/regen_queue--1.0.sql src/sql/regen_queue--1.0--1.1.sql \
+	src/sql/regen_queue--1.1--1.2.sql
 
 # `make installcheck` runs three suites, each in instances it starts itself (so it must run as
 # a non-root user; scripts/installcheck.sh does that from root):
@@ -33,7 +36,7 @@ PG_CONFIG ?= pg_config
 # header (queue_sql.hpp holds every statement) rebuilds what uses it; PGXS alone would not.
 PG_CXXFLAGS = -std=c++17 -Wextra -MMD -MP
 EXTRA_CLEAN = $(OBJS:.o=.d)
-SHLIB_LINK = -lstdc++
+SHLIB_LINK = -lstdc++ $(shell pkg-config --libs libcurl libcrypto)
 
 # JIT inlining would need LLVM bitcode of C++ code that only drives SPI and fmgr calls,
 # where inlining gains nothing; build none.

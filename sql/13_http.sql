@@ -140,7 +140,7 @@ CREATE EXTENSION regen_queue VERSION '1.0';
 SELECT extversion FROM pg_extension WHERE extname = 'regen_queue';
 SELECT count(*) AS http_functions FROM pg_proc WHERE proname LIKE 'http\_%'
    AND pronamespace = 'regen_queue'::regnamespace;
-ALTER EXTENSION regen_queue UPDATE;
+ALTER EXTENSION regen_queue UPDATE TO '1.1';
 SELECT extversion FROM pg_extension WHERE extname = 'regen_queue';
 SELECT p.oid::regprocedure AS function,
        has_function_privilege('public', p.oid, 'EXECUTE') AS public_can_execute,

@@ -16,6 +16,7 @@
 #include "core_call.hpp"
 #include "guc.hpp"
 #include "handler.hpp"
+#include "http_jobs.hpp"
 #include "job_state.hpp"
 #include "queue_sql.hpp"
 #include "spi_plan.hpp"
@@ -82,33 +83,14 @@ struct Drain
     double run_time_ms = 0;
     MemoryContext memory = nullptr;
     core::DrainCounts counts;
+    bool exhausted = false; // a claim found nothing, or the drain may claim no more
+    bool saw_http = false;  // some job of the drain was handed over to HTTP
 };
 
 SPIPlanPtr reap_plan = nullptr;
 SPIPlanPtr candidates_plan = nullptr;
 SPIPlanPtr claim_plan = nullptr;
 SPIPlanPtr lock_plan = nullptr;
-
-void
-begin_unit(const char *activity)
-{
-    SetCurrentStatementStartTimestamp();
-    StartTransactionCommand();
-    if (SPI_connect() != SPI_OK_CONNECT)
-        elog(ERROR, "SPI_connect failed");
-    PushActiveSnapshot(GetTransactionSnapshot());
-    pgstat_report_activity(STATE_RUNNING, activity);
-}
-
-void
-end_unit()
-{
-    SPI_finish();
-    PopActiveSnapshot();
-    CommitTransactionCommand();
-    pgstat_report_stat(false);
-    pgstat_report_activity(STATE_IDLE, nullptr);
-}
 
 Datum
 uuid_array(const Datum *ids, int count)
@@ -184,6 +166,11 @@ claim_batch(Drain &drain, ClaimedBatch &batch)
     sizing.run_time_ms = drain.run_time_ms;
     sizing.lease_ms = drain.options.lease_ms;
     call_core([&] { wanted = core::next_batch_size(sizing); });
+    // Jobs handed over to HTTP wait for their calls under renewed leases: claim about as many
+    // as can be in flight, not more.
+    if (drain.saw_http)
+        wanted = Min(wanted, (std::size_t)guc_http_concurrency);
+    drain.exhausted = true;
     if (wanted == 0)
         return;
 
@@ -222,6 +209,7 @@ claim_batch(Drain &drain, ClaimedBatch &batch)
 
     batch.count = (int)claimable;
     drain.claimed += (int64)claimable;
+    drain.exhausted = false;
 }
 
 struct LockedJob
@@ -303,11 +291,8 @@ record_failure(Drain &drain, const LockedJob &job, ErrorData *edata)
     CurrentResourceOwner = owner;
 
     drain.counts.failed++;
-    if (status == nullptr)
-        return;
-    ereport(strcmp(status, "failed") == 0 ? WARNING : LOG,
-            (errmsg("regen_queue: job %s attempt %d of %d failed, job is now %s: %s",
-                    job_id_string(job.id), job.attempt, job.max_attempts, status, description)));
+    if (status != nullptr)
+        report_failed_attempt(job.id, job.attempt, job.max_attempts, status, description);
 }
 
 // The successful jobs of a batch, completed together at the end of the batch's transaction.
@@ -318,6 +303,8 @@ struct Completions
     Datum attempts[kMaxClaimBatch];
     Datum results[kMaxClaimBatch];
     bool result_nulls[kMaxClaimBatch];
+    int http_count = 0; // jobs to hand over to HTTP, in the same transaction
+    HttpJob http[kMaxClaimBatch];
 };
 
 // Stop the job timeout (regen_queue.job_timeout) of a handler that has returned or failed. A
@@ -465,6 +452,28 @@ complete_done(Drain &drain, Completions &done)
         (void)complete_jobs(done.count, done.ids, done.attempts, done.results, done.result_nulls);
     drain.counts.completed += done.count;
     done.count = 0;
+    http_hand_over(done.http, done.http_count);
+    done.http_count = 0;
+}
+
+// Set a job aside for HTTP when its handler is an endpoint; false when it is not.
+bool
+set_aside_for_http(Drain &drain, const LockedJob &job, HandlerCache &handlers, Completions &done)
+{
+    const Registration &registration = registration_of(handlers, job.job_type);
+    if (!registration.http)
+        return false;
+
+    HttpJob &http = done.http[done.http_count++];
+    http.id = job.id;
+    http.attempt = job.attempt;
+    http.max_attempts = job.max_attempts;
+    http.job_type = job.job_type;
+    http.endpoint = registration.endpoint;
+    http.timeout_ms = registration.timeout_ms;
+    http.max_concurrency = registration.max_concurrency;
+    drain.saw_http = true;
+    return true;
 }
 
 // Commit what the batch has finished and lock its jobs from `next` on again in a new
@@ -500,6 +509,7 @@ run_batch(Drain &drain, ClaimedBatch &batch, pg_atomic_uint32 *stop_requested)
     LockedJob jobs[kMaxClaimBatch];
     Completions done;
     HandlerCache handlers;
+    handlers.memory = drain.memory;
     // In the drain's memory, which outlives the commits in the middle of the batch.
     MemoryContext job_memory =
         AllocSetContextCreate(drain.memory, "regen_queue job", ALLOCSET_DEFAULT_SIZES);
@@ -514,15 +524,19 @@ run_batch(Drain &drain, ClaimedBatch &batch, pg_atomic_uint32 *stop_requested)
         {
             count = commit_and_relock(drain, done, jobs, i, count);
             handlers = HandlerCache{}; // the new transaction may see a new registration
+            handlers.memory = drain.memory;
             i = -1;
             continue;
         }
 
+        ran++;
+        if (set_aside_for_http(drain, jobs[i], handlers, done))
+            continue;
         MemoryContext old = MemoryContextSwitchTo(job_memory);
         run_job(drain, jobs[i], handlers, done);
         MemoryContextSwitchTo(old);
         MemoryContextReset(job_memory);
-        ran++;
+        http_poll(); // answers to earlier calls are read while SQL jobs run
     }
     MemoryContextDelete(job_memory);
 
@@ -530,13 +544,36 @@ run_batch(Drain &drain, ClaimedBatch &batch, pg_atomic_uint32 *stop_requested)
     drain.jobs_run += ran;
     drain.run_time_ms += (double)(GetCurrentTimestamp() - started) / 1000.0;
 
+    batch.count = 0;
     if (stop_requested_now(stop_requested) || !guc_enabled)
-        batch.count = 0;
-    else
+        drain.exhausted = true;
+    else if (http_wants_more())
         claim_batch(drain, batch);
 }
 
 } // namespace
+
+void
+begin_unit(const char *activity)
+{
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "SPI_connect failed");
+    PushActiveSnapshot(GetTransactionSnapshot());
+    pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+void
+end_unit()
+{
+    SPI_finish();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+    http_committed();
+    pgstat_report_stat(false);
+    pgstat_report_activity(STATE_IDLE, nullptr);
+}
 
 void
 prepare_drain_session()
@@ -575,18 +612,42 @@ drain_jobs(const DrainOptions &options, pg_atomic_uint32 *stop_requested)
     MemoryContextReset(drain_memory);
     drain.memory = drain_memory;
 
+    http_begin_drain(drain.drain_id, options.lease_ms);
     begin_unit("regen_queue: claiming jobs");
     reap_expired_leases();
     claim_batch(drain, batch);
     end_unit();
 
-    while (batch.count > 0)
+    // Batches run while there are any; calls of jobs handed over to HTTP are moved along
+    // between batches and waited for once nothing else is left to do.
+    for (;;)
     {
         CHECK_FOR_INTERRUPTS();
-        begin_unit("regen_queue: running jobs");
-        run_batch(drain, batch, stop_requested);
-        end_unit();
-        MemoryContextReset(drain.memory);
+        bool stopping = stop_requested_now(stop_requested) || !guc_enabled;
+        if (batch.count > 0)
+        {
+            begin_unit("regen_queue: running jobs");
+            run_batch(drain, batch, stop_requested);
+            end_unit();
+            MemoryContextReset(drain.memory);
+        }
+        else if (!drain.exhausted && !stopping && http_wants_more())
+        {
+            begin_unit("regen_queue: claiming jobs");
+            claim_batch(drain, batch);
+            end_unit();
+        }
+
+        bool more_batches = batch.count > 0 || (!drain.exhausted && !stopping);
+        if (http_idle())
+        {
+            if (!more_batches)
+                break;
+            continue;
+        }
+        // Wait for answers only when no batch can run meanwhile.
+        bool can_claim = more_batches && http_wants_more();
+        http_pump(drain.counts, can_claim ? 0 : options.lease_ms, stopping);
     }
 
     if (drain.counts.processed > 0)

@@ -36,6 +36,11 @@ void prepare_drain_session();
 // *stop_requested (may be null) is non-zero.
 core::DrainCounts drain_jobs(const DrainOptions &options, pg_atomic_uint32 *stop_requested);
 
+// One transaction of a drain, with SPI connected and a snapshot of its own; end_unit() commits
+// it, and the HTTP calls of jobs it handed over may then start.
+void begin_unit(const char *activity);
+void end_unit();
+
 // Whether the regen_queue extension exists in the connected database (own transaction).
 bool extension_installed();
 

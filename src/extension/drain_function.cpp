@@ -19,6 +19,7 @@ extern "C"
 #include "access/xlog.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "postmaster/interrupt.h"
 #include "storage/dsm.h"
 #include "storage/latch.h"
 #include "storage/lock.h"
@@ -333,6 +334,7 @@ extern "C"
     void regen_drain_worker_main(Datum arg)
     {
         pqsignal(SIGTERM, die);
+        pqsignal(SIGHUP, SignalHandlerForConfigReload); // seen while waiting on HTTP calls
         BackgroundWorkerUnblockSignals();
 
         dsm_segment *segment = dsm_attach(DatumGetUInt32(arg));

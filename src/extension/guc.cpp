@@ -6,7 +6,10 @@
 
 #include "pg.hpp"
 
+#include "../core/http_call.hpp"
+
 #include <cstring>
+#include <string>
 
 extern "C"
 {
@@ -28,6 +31,11 @@ int guc_drain_interval_ms = kDefaultDrainIntervalMs;
 int guc_lease_timeout_s = kDefaultLeaseTimeoutS;
 int guc_job_timeout_ms = 0;
 char *guc_worker_role = nullptr;
+char *guc_http_endpoint = nullptr;
+int guc_http_timeout_ms = kDefaultHttpTimeoutMs;
+int guc_http_concurrency = kDefaultHttpConcurrency;
+int guc_http_max_response_bytes = kDefaultHttpMaxResponseBytes;
+char *guc_http_signing_secret = nullptr;
 
 namespace
 {
@@ -85,15 +93,27 @@ define_switches()
         &guc_inline_processing, false, PGC_SUSET, 0, nullptr, nullptr, nullptr);
 }
 
-// GUC_SUPERUSER_ONLY still lets members of pg_read_all_settings read a setting; the token is
-// for superusers alone, so everybody else sees a mask (an error here would break their
-// SELECT * FROM pg_settings).
+// GUC_SUPERUSER_ONLY still lets members of pg_read_all_settings read a setting; the token and
+// the signing secret are for superusers alone, so everybody else sees a mask (an error here
+// would break their SELECT * FROM pg_settings).
+const char *
+show_secret(const char *value)
+{
+    if (superuser())
+        return value != nullptr ? value : "";
+    return (value == nullptr || value[0] == '\0') ? "" : "********";
+}
+
 const char *
 show_worker_token()
 {
-    if (superuser())
-        return guc_worker_token != nullptr ? guc_worker_token : "";
-    return (guc_worker_token == nullptr || guc_worker_token[0] == '\0') ? "" : "********";
+    return show_secret(guc_worker_token);
+}
+
+const char *
+show_signing_secret()
+{
+    return show_secret(guc_http_signing_secret);
 }
 
 // The token is set for the whole server (postgresql.conf, ALTER SYSTEM) or by a superuser's SET,
@@ -141,6 +161,68 @@ define_security()
                                check_environment, nullptr, nullptr);
 }
 
+// An endpoint URL as regen_register_http_handler() would accept it, or empty.
+bool
+check_http_endpoint(char **newval, void **, GucSource)
+{
+    if (*newval == nullptr || (*newval)[0] == '\0')
+        return true;
+    char why[256] = "out of memory";
+    bool acceptable = false;
+    try
+    {
+        std::string reason;
+        acceptable = core::acceptable_endpoint(*newval, reason);
+        strlcpy(why, reason.c_str(), sizeof why);
+    }
+    catch (...)
+    {
+        acceptable = false;
+    }
+    if (!acceptable)
+    {
+        GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+        GUC_check_errdetail("%s", why);
+    }
+    return acceptable;
+}
+
+// HTTP handlers. Everything is PGC_SIGHUP: a drain process reads these itself (the
+// regen_drain() caller's SETs do not reach it), and the secret is then never stored where
+// other roles can read it (per database or role settings).
+void
+define_http_settings()
+{
+    DefineCustomStringVariable(
+        "regen_queue.http_endpoint", "Endpoint of HTTP handlers registered without one.",
+        "An http:// or https:// URL; empty means such handlers fail their jobs.",
+        &guc_http_endpoint, "", PGC_SIGHUP, 0, check_http_endpoint, nullptr, nullptr);
+
+    DefineCustomIntVariable("regen_queue.http_timeout",
+                            "Time limit of one HTTP handler call, answer included.",
+                            "For handlers registered without a timeout of their own.",
+                            &guc_http_timeout_ms, kDefaultHttpTimeoutMs, 1, kMaxHttpTimeoutMs,
+                            PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+
+    DefineCustomIntVariable("regen_queue.http_concurrency",
+                            "HTTP handler calls one drain process has in flight at once.", nullptr,
+                            &guc_http_concurrency, kDefaultHttpConcurrency, 1, kMaxHttpConcurrency,
+                            PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+
+    DefineCustomIntVariable(
+        "regen_queue.http_max_response_size", "Largest response body of an HTTP handler call.",
+        "A larger body is cut off and fails the job for good.", &guc_http_max_response_bytes,
+        kDefaultHttpMaxResponseBytes, kMinHttpMaxResponseBytes, kMaxHttpMaxResponseBytes,
+        PGC_SIGHUP, GUC_UNIT_BYTE, nullptr, nullptr, nullptr);
+
+    DefineCustomStringVariable("regen_queue.http_signing_secret",
+                               "Shared secret of HTTP handler request signatures.",
+                               "Empty means requests are not signed. Readable by superusers only.",
+                               &guc_http_signing_secret, "", PGC_SIGHUP,
+                               GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, nullptr,
+                               nullptr, show_signing_secret);
+}
+
 void
 define_worker_settings()
 {
@@ -182,6 +264,7 @@ define_gucs()
     define_switches();
     define_security();
     define_worker_settings();
+    define_http_settings();
     MarkGUCPrefixReserved("regen_queue");
 }
 
@@ -189,7 +272,6 @@ namespace
 {
 
 emit_log_hook_type previous_emit_log_hook = nullptr;
-constexpr const char *kTokenName = "regen_queue.worker_token";
 constexpr size_t kMaskAnywhereLength = 8;
 
 // A copy of `text` with every occurrence of `secret` replaced, or nullptr when there is none.
@@ -217,43 +299,48 @@ masked(const char *text, const char *secret, const char *replacement)
     return out.data;
 }
 
+// Mask `value`, the value of setting `name`, in a line bound for the server log.
 void
-mask_worker_token(ErrorData *edata)
+mask_secret(ErrorData *edata, const char *name, const char *value)
 {
-    const char *token = guc_worker_token;
-
-    // In lines about the setting itself the token is masked where it stands quoted; elsewhere
-    // a token of kMaskAnywhereLength or more is masked wherever it appears, so that a short or
+    // In lines about the setting itself the value is masked where it stands quoted; elsewhere
+    // a value of kMaskAnywhereLength or more is masked wherever it appears, so that a short or
     // careless one does not garble unrelated lines (or the setting's own name).
-    bool about_token = edata->message != nullptr && strstr(edata->message, kTokenName) != nullptr;
-    bool anywhere = !about_token && token != nullptr && strlen(token) >= kMaskAnywhereLength;
-    if (token != nullptr && token[0] != '\0' && edata->output_to_server &&
-        (about_token || anywhere))
-    {
-        const char *secret = anywhere ? token : psprintf("\"%s\"", token);
-        const char *replacement = anywhere ? "********" : "\"********\"";
-        char **fields[] = {&edata->message, &edata->detail, &edata->hint, &edata->context,
-                           &edata->internalquery};
-        bool found = false;
-        for (char **field : fields)
-            found = found || (*field != nullptr && strstr(*field, secret) != nullptr);
+    bool about_it = edata->message != nullptr && strstr(edata->message, name) != nullptr;
+    bool anywhere = !about_it && value != nullptr && strlen(value) >= kMaskAnywhereLength;
+    if (value == nullptr || value[0] == '\0' || !edata->output_to_server || !(about_it || anywhere))
+        return;
 
-        if (found && edata->output_to_client)
-        {
-            // The client's own text (a failed statement quoting the token, say). Masking it would
-            // let the client test guesses of the token; it is sent as it is and kept out of the
-            // log instead.
-            edata->output_to_server = false;
-        }
-        else if (found)
-        {
-            for (char **field : fields)
-                if (char *text = masked(*field, secret, replacement))
-                    *field = text;
-            // The statement that caused the line may hold the token too, and is not ours to edit.
-            edata->hide_stmt = true;
-        }
+    const char *secret = anywhere ? value : psprintf("\"%s\"", value);
+    const char *replacement = anywhere ? "********" : "\"********\"";
+    char **fields[] = {&edata->message, &edata->detail, &edata->hint, &edata->context,
+                       &edata->internalquery};
+    bool found = false;
+    for (char **field : fields)
+        found = found || (*field != nullptr && strstr(*field, secret) != nullptr);
+
+    if (found && edata->output_to_client)
+    {
+        // The client's own text (a failed statement quoting the secret, say). Masking it would
+        // let the client test guesses of the secret; it is sent as it is and kept out of the log
+        // instead.
+        edata->output_to_server = false;
     }
+    else if (found)
+    {
+        for (char **field : fields)
+            if (char *text = masked(*field, secret, replacement))
+                *field = text;
+        // The statement that caused the line may hold the secret too, and is not ours to edit.
+        edata->hide_stmt = true;
+    }
+}
+
+void
+mask_secrets(ErrorData *edata)
+{
+    mask_secret(edata, "regen_queue.worker_token", guc_worker_token);
+    mask_secret(edata, "regen_queue.http_signing_secret", guc_http_signing_secret);
     if (previous_emit_log_hook != nullptr)
         previous_emit_log_hook(edata);
 }
@@ -261,10 +348,10 @@ mask_worker_token(ErrorData *edata)
 } // namespace
 
 void
-redact_worker_token_in_logs()
+redact_secrets_in_logs()
 {
     previous_emit_log_hook = emit_log_hook;
-    emit_log_hook = mask_worker_token;
+    emit_log_hook = mask_secrets;
 }
 
 void

@@ -26,15 +26,16 @@ namespace
 
 SPIPlanPtr lookup_plan = nullptr;
 
-// The handler function registered for a job type. Its signature is resolved as the bootstrap
-// superuser: running a function needs no USAGE on its schema, but looking its name up would,
-// and a role allowed to execute a handler must not need more than that. Only the registry's
-// text is read, through a fixed statement under the drain's pinned search_path.
-Oid
-lookup_handler(const char *job_type)
+// What the registry says of a job type. It is read as the bootstrap superuser: running a
+// function needs no USAGE on its schema, but looking its name up would, and a role allowed to
+// execute a handler must not need more than that. Only the registry's text is read, through a
+// fixed statement under the drain's pinned search_path. Strings go to `memory`.
+Registration
+lookup_registration(const char *job_type, MemoryContext memory)
 {
     static const Oid types[] = {TEXTOID};
     Datum args[] = {text_datum(job_type)};
+    Registration found;
     Oid user;
     int context;
 
@@ -51,19 +52,24 @@ lookup_handler(const char *job_type)
     }
     PG_END_TRY();
     if (SPI_processed == 0)
-        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
-                        errmsg("no handler is registered for job type \"%s\"", job_type),
-                        errhint("Register one with regen_register_handler().")));
+        return found;
 
+    HeapTuple row = SPI_tuptable->vals[0];
+    TupleDesc desc = SPI_tuptable->tupdesc;
     bool isnull;
-    Datum function = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-    if (isnull)
-        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FUNCTION),
-                        errmsg("the handler of job type \"%s\" no longer exists", job_type),
-                        errdetail("Function %s was registered.",
-                                  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)),
-                        errhint("Register a new one with regen_register_handler().")));
-    return DatumGetObjectId(function);
+    MemoryContext old = MemoryContextSwitchTo(memory);
+    found.registered = true;
+    found.http = DatumGetBool(SPI_getbinval(row, desc, 3, &isnull));
+    Datum function = SPI_getbinval(row, desc, 1, &isnull);
+    found.function = isnull ? InvalidOid : DatumGetObjectId(function);
+    found.signature = SPI_getvalue(row, desc, 2);
+    found.endpoint = SPI_getvalue(row, desc, 4);
+    Datum timeout = SPI_getbinval(row, desc, 5, &isnull);
+    found.timeout_ms = isnull ? 0 : DatumGetInt32(timeout);
+    Datum concurrency = SPI_getbinval(row, desc, 6, &isnull);
+    found.max_concurrency = isnull ? 0 : DatumGetInt32(concurrency);
+    MemoryContextSwitchTo(old);
+    return found;
 }
 
 // The row type of regen_queue.job_queue.
@@ -98,22 +104,28 @@ check_shape(Oid function, const char *job_type)
                  errhint("Register a new one with regen_register_handler().")));
 }
 
+// The SQL function that runs `job_type`, or the error that says why there is none.
 Oid
-cached_handler(HandlerCache &cache, const char *job_type)
+handler_function(HandlerCache &cache, const char *job_type)
 {
-    for (int i = 0; i < cache.count; i++)
-        if (strcmp(cache.entries[i].job_type, job_type) == 0)
-            return cache.entries[i].function;
+    Registration &found = registration_of(cache, job_type);
 
-    Oid function = lookup_handler(job_type);
-    check_shape(function, job_type);
-    if (cache.count < kHandlerCacheSize && strlen(job_type) < NAMEDATALEN)
-    {
-        strlcpy(cache.entries[cache.count].job_type, job_type, NAMEDATALEN);
-        cache.entries[cache.count].function = function;
-        cache.count++;
-    }
-    return function;
+    if (!found.registered)
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                        errmsg("no handler is registered for job type \"%s\"", job_type),
+                        errhint("Register one with regen_register_handler().")));
+    if (found.http)
+        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                        errmsg("the handler of job type \"%s\" is an HTTP endpoint", job_type)));
+    if (!OidIsValid(found.function))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FUNCTION),
+                        errmsg("the handler of job type \"%s\" no longer exists", job_type),
+                        errdetail("Function %s was registered.", found.signature),
+                        errhint("Register a new one with regen_register_handler().")));
+    if (!found.shape_checked)
+        check_shape(found.function, job_type);
+    found.shape_checked = true;
+    return found.function;
 }
 
 // The handler still exists and the current role may execute it.
@@ -148,7 +160,7 @@ function_owner(Oid function)
 Datum
 call_handler(HandlerCache &cache, const char *job_type, Datum job_row, bool as_owner, bool *is_null)
 {
-    Oid function = cached_handler(cache, job_type);
+    Oid function = handler_function(cache, job_type);
     FmgrInfo flinfo;
     LOCAL_FCINFO(fcinfo, 1);
     Oid saved_user;
@@ -172,6 +184,26 @@ call_handler(HandlerCache &cache, const char *job_type, Datum job_row, bool as_o
     *is_null = fcinfo->isnull;
     SetUserIdAndSecContext(saved_user, saved_context);
     return result;
+}
+
+Registration &
+registration_of(HandlerCache &cache, const char *job_type)
+{
+    for (int i = 0; i < cache.count; i++)
+        if (strcmp(cache.entries[i].job_type, job_type) == 0)
+            return cache.entries[i].registration;
+
+    MemoryContext memory = cache.memory != nullptr ? cache.memory : CurrentMemoryContext;
+    Registration found = lookup_registration(job_type, memory);
+    if (cache.count < kHandlerCacheSize && strlen(job_type) < NAMEDATALEN)
+    {
+        auto &entry = cache.entries[cache.count++];
+        strlcpy(entry.job_type, job_type, NAMEDATALEN);
+        entry.registration = found;
+        return entry.registration;
+    }
+    cache.uncached = found;
+    return cache.uncached;
 }
 
 core::FailureKind

@@ -11,16 +11,36 @@ namespace regen::pg
 
 constexpr int kHandlerCacheSize = 8;
 
-// Handler functions looked up during one batch, by job type.
+// What regen_queue.handler says of a job type.
+struct Registration
+{
+    bool registered = false;
+    bool http = false;          // an HTTP endpoint rather than a SQL function
+    Oid function = InvalidOid;  // a SQL handler's function; invalid once it is gone
+    char *signature = nullptr;  // a SQL handler's registered signature
+    char *endpoint = nullptr;   // an HTTP handler's URL; nullptr: regen_queue.http_endpoint
+    int timeout_ms = 0;         // an HTTP handler's; 0: regen_queue.http_timeout
+    int max_concurrency = 0;    // an HTTP handler's; 0: no limit of its own
+    bool shape_checked = false; // the function was found to have a handler's shape
+};
+
+// Registrations looked up during one batch, by job type, kept in `memory` (which must outlive
+// the cache).
 struct HandlerCache
 {
+    MemoryContext memory = nullptr;
     int count = 0;
     struct
     {
         char job_type[NAMEDATALEN];
-        Oid function;
+        Registration registration;
     } entries[kHandlerCacheSize];
+    Registration uncached; // the last one looked up when the cache was full
 };
+
+// The registration of `job_type`, valid until the next call; never raises for a type that has
+// none. Needs SPI.
+Registration &registration_of(HandlerCache &cache, const char *job_type);
 
 // Call the handler of `job_type` with the job's row and return its jsonb result, as the current
 // role or, with as_owner, as the owner of the handler function. Raises undefined_object when no

@@ -15,6 +15,7 @@ extern "C"
 #include "lib/stringinfo.h"
 }
 
+#include <algorithm>
 #include <cstring>
 
 namespace regen::pg
@@ -63,7 +64,8 @@ complete_jobs(int count, Datum *ids, Datum *attempts, Datum *results, bool *resu
 }
 
 const char *
-fail_job(Datum id, int attempt, int max_attempts, core::FailureKind kind, const char *error_text)
+fail_job(Datum id, int attempt, int max_attempts, core::FailureKind kind, const char *error_text,
+         int64 min_delay_ms)
 {
     static const Oid types[] = {UUIDOID, INT4OID, BOOLOID, INT8OID, TEXTOID};
     SPIPlanPtr plan = keep_plan(&fail_plan, sql::kFailJob, 5, types);
@@ -74,6 +76,7 @@ fail_job(Datum id, int attempt, int max_attempts, core::FailureKind kind, const 
         {
             decision = core::decide_failure(attempt, max_attempts, kind,
                                             pg_prng_double(&pg_global_prng_state));
+            decision.delay_ms = std::max<int64_t>(decision.delay_ms, min_delay_ms);
         });
 
     Datum values[] = {id, Int32GetDatum(attempt), BoolGetDatum(decision.retry),
@@ -83,6 +86,16 @@ fail_job(Datum id, int attempt, int max_attempts, core::FailureKind kind, const 
     if (SPI_processed != 1)
         return nullptr;
     return decision.retry ? "pending" : "failed";
+}
+
+void
+report_failed_attempt(Datum id, int attempt, int max_attempts, const char *status,
+                      const char *description)
+{
+    ereport(strcmp(status, "failed") == 0 ? WARNING : LOG,
+            (errmsg("regen_queue: job %s attempt %d of %d failed, job is now %s: %s",
+                    DatumGetCString(DirectFunctionCall1(uuid_out, id)), attempt, max_attempts,
+                    status, description)));
 }
 
 // The core call allocates only C++ memory; the result is copied into a palloc'd buffer.

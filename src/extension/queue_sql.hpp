@@ -75,10 +75,16 @@ SELECT j.id, j.job_type, j.attempts, j.max_attempts, j,
    FOR UPDATE
 )SQL";
 
-// $1 job type. The signature resolves to NULL once its function is gone.
+// $1 job type. The signature resolves to NULL once its function is gone; no signature means
+// an HTTP handler (1.2). Its columns are read through to_jsonb so that the library also works
+// with the tables of 1.0 and 1.1 until ALTER EXTENSION ... UPDATE has run.
 constexpr const char *kLookupHandler = R"SQL(
-SELECT pg_catalog.to_regprocedure(handler)::oid, handler FROM regen_queue.handler
- WHERE job_type = $1
+SELECT pg_catalog.to_regprocedure(h.handler)::oid, h.handler, h.handler IS NULL,
+       pg_catalog.to_jsonb(h) ->> 'endpoint',
+       (pg_catalog.to_jsonb(h) ->> 'timeout_ms')::integer,
+       (pg_catalog.to_jsonb(h) ->> 'max_concurrency')::integer
+  FROM regen_queue.handler h
+ WHERE h.job_type = $1
 )SQL";
 
 // $1 id, $2 attempt, $3 result. A job that is not processing at that attempt is left alone, so
@@ -114,6 +120,36 @@ UPDATE regen_queue.job_queue
        lease_owner = NULL, lease_expires_at = NULL
  WHERE id = $1 AND status = 'processing' AND attempts = $2
 RETURNING status::text
+)SQL";
+
+// $1 ids, $2 lease lifetime in ms: locked jobs handed over to HTTP (http_jobs.hpp). Each gets a
+// lease of its own, so that a process that dies during the calls is charged each attempt, and
+// its request body: what the endpoint is told of the job.
+constexpr const char *kHandOverToHttp = R"SQL(
+UPDATE regen_queue.job_queue j
+   SET lease_size = 1, lease_expires_at = clock_timestamp() + $2 * interval '1 millisecond'
+ WHERE j.id = ANY($1)
+RETURNING j.id,
+          json_build_object('jobId', j.id, 'jobType', j.job_type, 'planId', j.plan_id,
+                            'userId', j.user_id, 'attempt', j.attempts,
+                            'maxAttempts', j.max_attempts, 'payload', j.payload)::text
+)SQL";
+
+// $1 ids, $2 drain id, $3 lease lifetime in ms: renew the leases of jobs waiting for their
+// HTTP calls or in them.
+constexpr const char *kRenewLeases = R"SQL(
+UPDATE regen_queue.job_queue
+   SET lease_expires_at = clock_timestamp() + $3 * interval '1 millisecond'
+ WHERE id = ANY($1) AND status = 'processing' AND lease_drain = $2
+)SQL";
+
+// $1 ids, $2 drain id: claimed jobs whose calls never started go back to the queue, their
+// attempt given back. lease_drain stays: this drain does not claim them again.
+constexpr const char *kReleaseClaims = R"SQL(
+UPDATE regen_queue.job_queue
+   SET status = 'pending', attempts = attempts - 1, updated_at = clock_timestamp(),
+       lease_owner = NULL, lease_expires_at = NULL
+ WHERE id = ANY($1) AND status = 'processing' AND lease_drain = $2
 )SQL";
 
 // $1 id, $2 attempt: the attempt bounds of a job that is about to be failed from SQL.

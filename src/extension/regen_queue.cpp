@@ -22,7 +22,7 @@ extern "C"
             return;
         regen::pg::request_wakeup_shmem();
         regen::pg::register_launcher();
-        regen::pg::redact_worker_token_in_logs();
+        regen::pg::redact_secrets_in_logs();
     }
 
 } // extern "C"

@@ -167,8 +167,9 @@ Caller::start(const CallRequest &request)
         call->headers = curl_slist_append(call->headers, header.c_str());
 
     // Redirects are not followed, only http and https are spoken, TLS is verified (libcurl's
-    // defaults, set again so that nothing else can turn them off), and libcurl sends no
-    // signals (a drain process has its own handlers).
+    // defaults, set again so that nothing else can turn them off), libcurl sends no signals (a
+    // drain process has its own handlers), and no proxy comes from the server's environment
+    // (http_proxy and the like were set for something else, if at all).
     bool ok =
         easy != nullptr && call->headers != nullptr &&
         curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str()) == CURLE_OK &&
@@ -177,6 +178,7 @@ Caller::start(const CallRequest &request)
         curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
         curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
         curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+        curl_easy_setopt(easy, CURLOPT_PROXY, "") == CURLE_OK &&
         curl_easy_setopt(easy, CURLOPT_POST, 1L) == CURLE_OK &&
         curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
                          static_cast<curl_off_t>(request.body.size())) == CURLE_OK &&

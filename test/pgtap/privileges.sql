@@ -54,7 +54,7 @@ RETURN jsonb_build_object('ok', true, 'processedCount', processed, 'completedCou
 -- PUBLIC, and a role that was granted nothing
 ------------------------------------------------------------------------------------------------
 
-SELECT ok((SELECT count(*) FROM rq_functions) = 12, 'the extension has its twelve functions');
+SELECT ok((SELECT count(*) FROM rq_functions) = 15, 'the extension has its fifteen functions');
 SELECT is_empty('SELECT signature FROM rq_functions WHERE proacl IS NULL',
                 'every extension function has an explicit ACL (a NULL one lets PUBLIC execute)');
 SELECT is_empty($$SELECT signature, a.privilege_type FROM rq_functions, aclexplode(proacl) a

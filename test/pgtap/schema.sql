@@ -2,17 +2,17 @@
 -- table, the types, and where the extension puts its functions (also when installed with
 -- CREATE EXTENSION ... SCHEMA). Runs in one transaction and rolls back; it never drains.
 BEGIN;
-SELECT plan(134);
+SELECT plan(141);
 
 ------------------------------------------------------------------------------------------------
 -- The extension and its objects
 ------------------------------------------------------------------------------------------------
 
 SELECT has_extension('public', 'regen_queue', 'regen_queue is installed in public');
-SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'regen_queue'), '1.1',
-          'the installed version is 1.1');
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'regen_queue'), '1.2',
+          'the installed version is 1.2');
 SELECT is((SELECT default_version FROM pg_available_extensions WHERE name = 'regen_queue'),
-          '1.1', 'the default version is 1.1');
+          '1.2', 'the default version is 1.2');
 SELECT has_schema('regen_queue', 'the internals live in schema regen_queue');
 SELECT tables_are('regen_queue', ARRAY['job_queue', 'handler'],
                   'regen_queue has exactly the tables job_queue and handler');
@@ -39,9 +39,12 @@ SELECT set_eq(
         ('public', 'regen_cancel(uuid)'),
         ('public', 'regen_prune(interval,integer)'),
         ('public', 'regen_stats()'),
+        ('public', 'regen_register_http_handler(text,text,interval,integer)'),
         ('regen_queue', 'regen_queue.complete_job(uuid,integer,jsonb)'),
         ('regen_queue', 'regen_queue.fail_job(uuid,integer,text,boolean)'),
+        ('regen_queue', 'regen_queue.handler_kind()'),
         ('regen_queue', 'regen_queue.http_check_token(bytea)'),
+        ('regen_queue', 'regen_queue.http_endpoint_problem(text)'),
         ('regen_queue', 'regen_queue.http_request_overrides(text)')$$,
     'the API functions are in the extension''s schema; complete_job, fail_job and the HTTP '
     'functions in regen_queue');
@@ -221,8 +224,10 @@ SELECT lives_ok($$INSERT INTO regen_queue.job_queue (plan_id, job_type, status, 
 
 SELECT has_table('regen_queue', 'handler', 'table regen_queue.handler exists');
 SELECT columns_are('regen_queue', 'handler',
-                   ARRAY['job_type', 'handler', 'registered_at', 'registered_by'],
-                   'handler has the columns job_type, handler, registered_at, registered_by');
+                   ARRAY['job_type', 'handler', 'registered_at', 'registered_by', 'endpoint',
+                         'timeout_ms', 'max_concurrency'],
+                   'handler has the columns job_type, handler, registered_at, registered_by, '
+                   'endpoint, timeout_ms, max_concurrency');
 SELECT col_is_pk('regen_queue', 'handler', 'job_type', 'handler.job_type is the primary key');
 SELECT col_type_is('regen_queue', 'handler', 'job_type', 'regen_queue.job_type_name',
                    'handler.job_type is a job_type_name');
@@ -239,7 +244,28 @@ SELECT is_empty($$SELECT a.attname FROM pg_attribute a
                                         'regnamespace'::regtype, 'regrole'::regtype,
                                         'regcollation'::regtype)$$,
                 'no reg* column in the extension''s tables, so pg_upgrade accepts them');
-SELECT col_not_null('regen_queue', 'handler', 'handler', 'handler.handler is NOT NULL');
+SELECT col_is_null('regen_queue', 'handler', 'handler',
+                   'handler.handler may be NULL: the job type has an HTTP handler');
+SELECT col_type_is('regen_queue', 'handler', 'endpoint', 'text', 'handler.endpoint is text');
+SELECT col_type_is('regen_queue', 'handler', 'timeout_ms', 'integer',
+                   'handler.timeout_ms is an integer');
+SELECT col_type_is('regen_queue', 'handler', 'max_concurrency', 'integer',
+                   'handler.max_concurrency is an integer');
+SELECT throws_ok($$INSERT INTO regen_queue.handler (job_type, endpoint, timeout_ms)
+                   VALUES ('pgtap_http', 'https://a.test/', 3600001)$$,
+                 '23514', NULL, 'handler.timeout_ms is at most an hour');
+SELECT throws_ok($$INSERT INTO regen_queue.handler (job_type, endpoint, max_concurrency)
+                   VALUES ('pgtap_http', 'https://a.test/', 0)$$,
+                 '23514', NULL, 'handler.max_concurrency is at least 1');
+SELECT throws_ok($$INSERT INTO regen_queue.handler (job_type, endpoint)
+                   VALUES ('pgtap_http', 'https://a.test/' || repeat('x', 2048))$$,
+                 '23514', NULL, 'handler.endpoint is at most 2048 characters');
+INSERT INTO regen_queue.handler (job_type, handler, endpoint, timeout_ms)
+VALUES ('pgtap_http', 'pgtap_fixtures.ok_handler(regen_queue.job_queue)', 'https://a.test/', 100);
+SELECT is((SELECT row(endpoint, timeout_ms)::text FROM regen_queue.handler
+            WHERE job_type = 'pgtap_http'), '(,)',
+          'a row that names a SQL function keeps no HTTP settings (trigger handler_kind)');
+DELETE FROM regen_queue.handler WHERE job_type = 'pgtap_http';
 SELECT col_type_is('regen_queue', 'handler', 'registered_at', 'timestamp with time zone',
                    'handler.registered_at is a timestamptz');
 SELECT col_default_is('regen_queue', 'handler', 'registered_at', 'now()',
@@ -281,9 +307,12 @@ SELECT set_eq(
         ('pgtap_elsewhere', 'pgtap_elsewhere.regen_cancel(uuid)'),
         ('pgtap_elsewhere', 'pgtap_elsewhere.regen_prune(interval,integer)'),
         ('pgtap_elsewhere', 'pgtap_elsewhere.regen_stats()'),
+        ('pgtap_elsewhere', 'pgtap_elsewhere.regen_register_http_handler(text,text,interval,integer)'),
         ('regen_queue', 'regen_queue.complete_job(uuid,integer,jsonb)'),
         ('regen_queue', 'regen_queue.fail_job(uuid,integer,text,boolean)'),
+        ('regen_queue', 'regen_queue.handler_kind()'),
         ('regen_queue', 'regen_queue.http_check_token(bytea)'),
+        ('regen_queue', 'regen_queue.http_endpoint_problem(text)'),
         ('regen_queue', 'regen_queue.http_request_overrides(text)')$$,
     'installed in pgtap_elsewhere, the API functions are there and nowhere else');
 SELECT hasnt_function('public', 'regen_enqueue', 'public has no regen_enqueue any more');

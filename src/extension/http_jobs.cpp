@@ -1,0 +1,423 @@
+// HTTP handlers: the drain's side of src/http_client's Dispatcher.
+//
+// The dispatcher and the finished calls live for the life of the process, allocated once and
+// reached only inside call_core(); PostgreSQL code here reads their strings but never owns a
+// C++ object in a frame that an error could jump over.
+#include "http_jobs.hpp"
+
+#include "core_call.hpp"
+#include "drain.hpp"
+#include "guc.hpp"
+#include "job_state.hpp"
+#include "queue_sql.hpp"
+#include "spi_plan.hpp"
+
+#include "../http_client/dispatcher.hpp"
+
+extern "C"
+{
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/pmsignal.h"
+#include "utils/array.h"
+#include "utils/jsonb.h"
+}
+
+#include <cstring>
+#include <ctime>
+#include <string>
+#include <vector>
+
+namespace regen::pg
+{
+
+namespace
+{
+
+struct HttpState
+{
+    http::Dispatcher dispatcher;
+    std::vector<http::FinishedCall> finished; // verdicts not yet recorded
+    std::vector<http::JobId> ids;             // filled for a statement's uuid[]
+};
+
+HttpState *state = nullptr;
+int64 current_drain_id = 0;
+int current_lease_ms = 0;
+TimestampTz leases_renewed_at = 0;
+
+SPIPlanPtr hand_over_plan = nullptr;
+SPIPlanPtr renew_plan = nullptr;
+SPIPlanPtr release_plan = nullptr;
+
+constexpr const char *kAbandonedMessage =
+    "the drain process was stopped while the call was in flight";
+
+void
+configure()
+{
+    http::DispatchSettings settings;
+    settings.default_endpoint = guc_http_endpoint != nullptr ? guc_http_endpoint : "";
+    settings.secret = guc_http_signing_secret != nullptr ? guc_http_signing_secret : "";
+    settings.default_timeout_ms = guc_http_timeout_ms;
+    settings.concurrency = (std::size_t)guc_http_concurrency;
+    settings.max_response_bytes = (std::size_t)guc_http_max_response_bytes;
+    state->dispatcher.configure(settings);
+}
+
+Datum
+id_datum(const http::JobId &id)
+{
+    auto *uuid = static_cast<pg_uuid_t *>(palloc(sizeof(pg_uuid_t)));
+    memcpy(uuid->data, id.data(), UUID_LEN);
+    return UUIDPGetDatum(uuid);
+}
+
+// state->ids as a uuid[] (palloc'd).
+Datum
+id_array()
+{
+    std::size_t count = 0;
+    call_core([&] { count = state->ids.size(); });
+    Datum *datums = static_cast<Datum *>(palloc(sizeof(Datum) * (count + 1)));
+    for (std::size_t i = 0; i < count; i++)
+        datums[i] = id_datum(state->ids[i]);
+    return PointerGetDatum(
+        construct_array(datums, (int)count, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+}
+
+// A 2xx body as the job's result: NULL when empty or blank, jsonb otherwise. Returns false with
+// *error set when it is not JSON; the parse runs in a subtransaction of its own.
+bool
+body_as_result(const char *body, std::size_t size, Datum *result, bool *is_null, char **error)
+{
+    *is_null = true;
+    std::size_t blank = strspn(body, " \t\r\n");
+    if (blank == size)
+        return true;
+    if (strlen(body) != size)
+    {
+        *error = pstrdup("the body holds a NUL byte");
+        return false;
+    }
+
+    MemoryContext memory = CurrentMemoryContext;
+    ResourceOwner owner = CurrentResourceOwner;
+    volatile bool parsed = false;
+    BeginInternalSubTransaction(nullptr);
+    MemoryContextSwitchTo(memory);
+    PG_TRY();
+    {
+        Datum value = DirectFunctionCall1(jsonb_in, CStringGetDatum(body));
+        MemoryContextSwitchTo(memory);
+        *result = PointerGetDatum(PG_DETOAST_DATUM_COPY(value));
+        *is_null = false;
+        parsed = true;
+        ReleaseCurrentSubTransaction();
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(memory);
+        ErrorData *edata = CopyErrorData();
+        FlushErrorState();
+        RollbackAndReleaseCurrentSubTransaction();
+        *error = edata->message;
+    }
+    PG_END_TRY();
+    MemoryContextSwitchTo(memory);
+    CurrentResourceOwner = owner;
+    return parsed;
+}
+
+// Record finished call i of state->finished. Needs SPI.
+void
+record_call(std::size_t i, core::DrainCounts &counts)
+{
+    const http::FinishedCall &call = state->finished[i];
+    Datum id = id_datum(call.job.id);
+    core::Verdict verdict = call.decision.verdict;
+    const char *error = call.decision.error.c_str();
+
+    if (verdict == core::Verdict::Complete)
+    {
+        Datum result = (Datum)0;
+        bool is_null = true;
+        char *why = nullptr;
+        if (body_as_result(call.body.c_str(), call.body.size(), &result, &is_null, &why))
+        {
+            (void)complete_job(id, call.job.attempt, result, is_null);
+            counts.processed++;
+            counts.completed++;
+            return;
+        }
+        verdict = core::Verdict::Fail;
+        error = psprintf("HTTP %ld with a body that is not JSON: %s after %.3f s", call.status, why,
+                         call.elapsed_s);
+    }
+
+    auto kind = verdict == core::Verdict::Retry ? core::FailureKind::Retryable
+                                                : core::FailureKind::Permanent;
+    const char *status = fail_job(id, call.job.attempt, call.job.max_attempts, kind, error,
+                                  call.decision.min_delay_ms);
+    counts.processed++;
+    counts.failed++;
+    if (status != nullptr)
+        report_failed_attempt(id, call.job.attempt, call.job.max_attempts, status, error);
+}
+
+bool
+renewal_due()
+{
+    return TimestampDifferenceExceeds(leases_renewed_at, GetCurrentTimestamp(),
+                                      Max(current_lease_ms / 3, 1));
+}
+
+// Push the lease of every job waiting or in flight forward by a whole lease. Needs SPI.
+void
+renew_leases()
+{
+    static const Oid types[] = {UUIDARRAYOID, INT8OID, INT4OID};
+    std::size_t count = 0;
+    call_core([&] { count = state->dispatcher.waiting() + state->dispatcher.in_flight(); });
+    leases_renewed_at = GetCurrentTimestamp();
+    if (count == 0)
+        return;
+
+    call_core([&] { state->ids = state->dispatcher.job_ids(); });
+    Datum args[] = {id_array(), Int64GetDatum(current_drain_id), Int32GetDatum(current_lease_ms)};
+    exec_plan(keep_plan(&renew_plan, sql::kRenewLeases, 3, types), args, SPI_OK_UPDATE);
+}
+
+// SIGTERM or a stop: jobs whose calls have not started go back to the queue with their attempt
+// given back; with `abandon_in_flight`, calls in flight are dropped and fail their attempt as
+// retryable (the endpoint may have done the work: that is for the retry to find out).
+void
+give_back(bool abandon_in_flight, core::DrainCounts &counts)
+{
+    static const Oid types[] = {UUIDARRAYOID, INT8OID};
+    std::size_t waiting = 0;
+    call_core([&] { waiting = state->dispatcher.waiting(); });
+
+    begin_unit("regen_queue: giving jobs back");
+    if (waiting > 0)
+    {
+        call_core(
+            [&]
+            {
+                state->ids.clear();
+                for (const http::JobCall &job : state->dispatcher.drop_waiting())
+                    state->ids.push_back(job.id);
+            });
+        Datum args[] = {id_array(), Int64GetDatum(current_drain_id)};
+        exec_plan(keep_plan(&release_plan, sql::kReleaseClaims, 2, types), args, SPI_OK_UPDATE);
+    }
+    if (abandon_in_flight)
+    {
+        call_core(
+            [&]
+            {
+                for (http::JobCall &job : state->dispatcher.drop_in_flight())
+                {
+                    http::FinishedCall call;
+                    call.job = std::move(job);
+                    call.decision.verdict = core::Verdict::Retry;
+                    call.decision.error = kAbandonedMessage;
+                    state->finished.push_back(std::move(call));
+                }
+            });
+    }
+    std::size_t finished = 0;
+    call_core([&] { finished = state->finished.size(); });
+    for (std::size_t i = 0; i < finished; i++)
+        record_call(i, counts);
+    call_core([&] { state->finished.clear(); });
+    end_unit();
+}
+
+} // namespace
+
+void
+http_begin_drain(int64 drain_id, int lease_ms)
+{
+    call_core(
+        [&]
+        {
+            if (state == nullptr)
+                state = new HttpState;
+            (void)state->dispatcher.drop_waiting();
+            (void)state->dispatcher.drop_in_flight();
+            state->finished.clear();
+            configure();
+        });
+    current_drain_id = drain_id;
+    current_lease_ms = lease_ms;
+    leases_renewed_at = GetCurrentTimestamp();
+}
+
+void
+http_hand_over(const HttpJob *jobs, int count)
+{
+    static const Oid types[] = {UUIDARRAYOID, INT4OID};
+    if (count == 0)
+        return;
+
+    Datum *ids = static_cast<Datum *>(palloc(sizeof(Datum) * count));
+    for (int i = 0; i < count; i++)
+        ids[i] = jobs[i].id;
+    Datum args[] = {
+        PointerGetDatum(construct_array(ids, count, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR)),
+        Int32GetDatum(current_lease_ms)};
+    exec_plan(keep_plan(&hand_over_plan, sql::kHandOverToHttp, 2, types), args,
+              SPI_OK_UPDATE_RETURNING);
+
+    for (uint64 row = 0; row < SPI_processed; row++)
+    {
+        bool isnull;
+        HeapTuple tuple = SPI_tuptable->vals[row];
+        pg_uuid_t *id = DatumGetUUIDP(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull));
+        char *body = SPI_getvalue(tuple, SPI_tuptable->tupdesc, 2);
+        const HttpJob *job = nullptr;
+        for (int i = 0; i < count && job == nullptr; i++)
+            if (memcmp(DatumGetUUIDP(jobs[i].id)->data, id->data, UUID_LEN) == 0)
+                job = &jobs[i];
+        if (job == nullptr)
+            continue;
+
+        call_core(
+            [&]
+            {
+                http::JobCall call;
+                memcpy(call.id.data(), id->data, UUID_LEN);
+                call.attempt = job->attempt;
+                call.max_attempts = job->max_attempts;
+                call.job_type = job->job_type;
+                call.endpoint = job->endpoint != nullptr ? job->endpoint : "";
+                call.timeout_ms = job->timeout_ms;
+                call.max_concurrency = job->max_concurrency;
+                call.body = body;
+                state->dispatcher.add(std::move(call));
+            });
+    }
+}
+
+void
+http_committed()
+{
+    if (state != nullptr)
+        call_core([&] { state->dispatcher.commit(); });
+}
+
+bool
+http_wants_more()
+{
+    bool wants = true;
+    if (state != nullptr)
+        call_core([&] { wants = state->dispatcher.wants_more(); });
+    return wants;
+}
+
+bool
+http_idle()
+{
+    bool idle = true;
+    if (state != nullptr)
+        call_core([&] { idle = state->dispatcher.idle() && state->finished.empty(); });
+    return idle;
+}
+
+void
+http_poll()
+{
+    if (state == nullptr)
+        return;
+    call_core(
+        [&]
+        {
+            if (state->dispatcher.idle())
+                return;
+            for (http::FinishedCall &call : state->dispatcher.progress(0, std::time(nullptr)))
+                state->finished.push_back(std::move(call));
+        });
+}
+
+void
+http_pump(core::DrainCounts &counts, int wait_ms, bool stopping)
+{
+    if (state == nullptr)
+        return;
+
+    if (ConfigReloadPending)
+    {
+        ConfigReloadPending = false;
+        ProcessConfigFile(PGC_SIGHUP);
+        call_core([&] { configure(); });
+    }
+    if (!PostmasterIsAlive())
+        proc_exit(1); // the leases of these jobs expire and they are claimed again
+    if (ProcDiePending)
+    {
+        // Hand what can be handed back before the exit that CHECK_FOR_INTERRUPTS() makes.
+        HOLD_INTERRUPTS();
+        give_back(true, counts);
+        RESUME_INTERRUPTS();
+        CHECK_FOR_INTERRUPTS();
+    }
+    if (stopping)
+    {
+        std::size_t waiting = 0;
+        call_core([&] { waiting = state->dispatcher.waiting(); });
+        if (waiting > 0)
+            give_back(false, counts);
+    }
+
+    // Bounded, so that signals are seen promptly: libcurl does not wake up for the latch.
+    wait_ms = Min(wait_ms, 50);
+    call_core(
+        [&]
+        {
+            for (http::FinishedCall &call : state->dispatcher.progress(wait_ms, std::time(nullptr)))
+                state->finished.push_back(std::move(call));
+        });
+
+    std::size_t finished = 0;
+    call_core([&] { finished = state->finished.size(); });
+    if (finished == 0 && !renewal_due())
+        return;
+
+    begin_unit("regen_queue: recording HTTP calls");
+    for (std::size_t i = 0; i < finished; i++)
+        record_call(i, counts);
+    call_core([&] { state->finished.clear(); });
+    if (renewal_due())
+        renew_leases();
+    end_unit();
+}
+
+} // namespace regen::pg
+
+extern "C"
+{
+
+    PG_FUNCTION_INFO_V1(regen_http_endpoint_problem);
+
+    // regen_queue.http_endpoint_problem(endpoint text) RETURNS text: core::acceptable_endpoint's
+    // reason for refusing a URL, or NULL.
+    Datum regen_http_endpoint_problem(PG_FUNCTION_ARGS)
+    {
+        char *url = text_to_cstring(PG_GETARG_TEXT_PP(0));
+        char problem[256] = "";
+        bool acceptable = false;
+
+        regen::pg::call_core(
+            [&]
+            {
+                std::string why;
+                acceptable = regen::core::acceptable_endpoint(url, why);
+                strlcpy(problem, why.c_str(), sizeof problem);
+            });
+        if (acceptable)
+            PG_RETURN_NULL();
+        PG_RETURN_TEXT_P(cstring_to_text(problem));
+    }
+
+} // extern "C"
