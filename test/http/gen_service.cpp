@@ -274,8 +274,12 @@ queue(MHD_Connection *connection, unsigned int status, MHD_Response *response,
     if (response == nullptr)
         return MHD_NO;
     MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    if (retry_after)
-        MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, retry_after->c_str());
+    if (retry_after && MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER,
+                                               retry_after->c_str()) != MHD_YES)
+    {
+        MHD_destroy_response(response);
+        return MHD_NO; // out of memory: read_plan has refused every value it would not take
+    }
     MHD_Result queued = MHD_queue_response(connection, status, response);
     MHD_destroy_response(response);
     return queued;
@@ -380,10 +384,11 @@ read_plan(MHD_Connection *connection, Plan &plan, std::string &bad)
         plan.drop = *drop == "1";
     }
 
-    // libmicrohttpd refuses a header value with a line break or NUL in it.
+    // libmicrohttpd refuses an empty header value, and one with a line break or NUL in it.
     plan.retry_after = query_value(connection, "retry_after");
     if (plan.retry_after &&
-        plan.retry_after->find_first_of(std::string("\r\n\0", 3)) != std::string::npos)
+        (plan.retry_after->empty() ||
+         plan.retry_after->find_first_of(std::string("\r\n\0", 3)) != std::string::npos))
     {
         bad = "retry_after";
         return false;
@@ -566,8 +571,9 @@ answer_call(MHD_Connection *connection, const Request &request, const std::strin
     int64_t call = count_call(connection, request, job_id, path);
     pause_for(milliseconds(plan.latency_ms));
 
-    // MHD_NO closes the connection with nothing written: the client sees it broken.
-    if (plan.drop)
+    // MHD_NO closes the connection with nothing written: the client sees it broken. A call cut
+    // short by shutdown gets the same, rather than an answer that came too early.
+    if (plan.drop || is_stopping())
     {
         call_done();
         return MHD_NO;
