@@ -19,7 +19,6 @@
 #include <signal.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
@@ -499,10 +498,12 @@ reset_counters()
     counters.max_in_flight = in_flight;
 }
 
+// A header's value as received, as JSON; null when the header is absent.
 std::string
-optional_json(std::string_view value, bool present)
+header_json(MHD_Connection *connection, const char *name)
 {
-    return present ? json_string(value) : "null";
+    const char *value = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, name);
+    return value == nullptr ? "null" : json_string(value);
 }
 
 // Counts an accepted call and marks it in flight; returns its number among its job's calls.
@@ -510,13 +511,9 @@ int64_t
 count_call(MHD_Connection *connection, const Request &request, const std::string &job_id,
            const std::string &path)
 {
-    const char *timestamp =
-        MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Regen-Timestamp");
-    const char *signature =
-        MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Regen-Signature");
     std::string last = "{\"target\":" + json_string(request.target) +
-                       ",\"timestamp\":" + optional_json(timestamp ? timestamp : "", timestamp) +
-                       ",\"signature\":" + optional_json(signature ? signature : "", signature) +
+                       ",\"timestamp\":" + header_json(connection, "X-Regen-Timestamp") +
+                       ",\"signature\":" + header_json(connection, "X-Regen-Signature") +
                        ",\"body\":" + json_string(request.body) + "}";
 
     std::lock_guard<std::mutex> lock(counters_mutex);
