@@ -7,7 +7,7 @@
 #   --jobs N         jobs queued before the worker starts (2000)
 #   --latency-ms L   how long the generation service takes to answer each call (200)
 #   --concurrency C  regen_queue.http_concurrency (64)
-#   --max-jobs M     regen_queue.max_jobs_per_drain (1000; the default of the setting is 100)
+#   --max-jobs M     regen_queue.max_jobs_per_drain (100, the setting's default)
 #
 # A throwaway cluster on 127.0.0.1:5495 (the installed build of regen_queue; nothing is built
 # or installed here but the test generation service) drains N jobs of an HTTP handler whose
@@ -16,8 +16,8 @@
 # Reported:
 #   - jobs/s from the first call's start to the last completion (started_at, completed_at), and
 #     that as a share of C * 1000 / L, what latency and concurrency allow (the target is 90 %);
-#   - the worker's resident memory when it starts, its peak, and at the end, sampled every
-#     250 ms (flat memory is the target);
+#   - the worker's private resident memory (its heap), sampled every 250 ms: at the start, at
+#     each quarter of the run, at the end, and its peak (flat memory is the target);
 #   - the service's count of calls per job (each exactly one), signatures it refused (none) and
 #     the most calls it had in flight at once (at most C).
 # Exit status: 0 when the run completed (whatever the figures), 1 when it could not.
@@ -32,7 +32,7 @@ readonly DB=regen_bench PORT=5495 SERVICE_PORT=18460 TARGET_PCT=90
 JOBS=2000
 LATENCY_MS=200
 CONCURRENCY=64
-MAX_JOBS=1000
+MAX_JOBS=100
 
 usage() {
     sed -n '5,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
@@ -98,7 +98,8 @@ rq_log "draining $JOBS jobs: each call answered after $LATENCY_MS ms, $CONCURREN
 rq_psql -h "$RQ_CLUSTER_DIR" -p "$PORT" -d postgres -q \
     -c "ALTER SYSTEM SET regen_queue.databases = '$DB'" -c "SELECT pg_reload_conf()" >/dev/null
 
-# The worker's resident memory, sampled until every job is finished.
+# The worker's private resident memory (RssAnon: its heap, not the shared buffers it touches),
+# sampled until every job is finished.
 rss_log=$build/rss.log
 worker_pid=""
 deadline=$((SECONDS + 600))
@@ -108,7 +109,7 @@ while ((SECONDS < deadline)); do
                                   WHERE backend_type = 'regen_queue worker'" || true)
     fi
     if [[ -n "$worker_pid" ]]; then
-        awk '/^VmRSS/ { print $2 }' "/proc/$worker_pid/status" >>"$rss_log" 2>/dev/null || true
+        awk '/^RssAnon/ { print $2 }' "/proc/$worker_pid/status" >>"$rss_log" 2>/dev/null || true
     fi
     left=$(sql -At -c "SELECT count(*) FROM regen_queue.job_queue
                         WHERE status IN ('pending', 'processing')")
@@ -133,8 +134,10 @@ read -r calls jobs_called called_once rejected max_in_flight <<<"$calls_check"
 allowed=$(awk -v c="$CONCURRENCY" -v l="$LATENCY_MS" 'BEGIN { printf "%.1f", c * 1000 / l }')
 rate=$(awk -v n="$completed" -v s="$seconds" 'BEGIN { printf "%.1f", (s > 0 ? n / s : 0) }')
 share=$(awk -v r="$rate" -v a="$allowed" 'BEGIN { printf "%.1f", 100 * r / a }')
-read -r rss_first rss_peak rss_last < <(awk 'NR == 1 { f = $1 } { if ($1 > p) p = $1; l = $1 }
-    END { printf "%.1f %.1f %.1f\n", f / 1024, p / 1024, l / 1024 }' "$rss_log")
+# Samples at 0, 1/4, 1/2, 3/4 and the end of the run, then the peak, in MiB.
+memory=$(awk '{ v[NR] = $1; if ($1 > p) p = $1 }
+    END { for (q = 0; q <= 4; q++) { i = int(1 + (NR - 1) * q / 4); printf "%.1f ", v[i] / 1024 }
+          printf "(peak %.1f)", p / 1024 }' "$rss_log")
 
 echo
 echo "== HTTP handlers: $JOBS jobs, ${LATENCY_MS} ms per call, http_concurrency $CONCURRENCY," \
@@ -142,8 +145,8 @@ echo "== HTTP handlers: $JOBS jobs, ${LATENCY_MS} ms per call, http_concurrency 
 printf 'jobs: %d completed, %d failed, in %.2f s\n' "$completed" "$failed" "$seconds"
 printf 'throughput: %s jobs/s = %s %% of the %s jobs/s allowed (target %d %%)\n' \
     "$rate" "$share" "$allowed" "$TARGET_PCT"
-printf 'worker RSS: %s MiB at start, %s MiB peak, %s MiB at the end (%d samples)\n' \
-    "$rss_first" "$rss_peak" "$rss_last" "$(wc -l <"$rss_log")"
+printf 'worker private memory (RssAnon, MiB) at 0, 1/4, 1/2, 3/4, 4/4 of the run: %s, %d samples\n' \
+    "$memory" "$(wc -l <"$rss_log")"
 printf 'service: %d calls for %d jobs, %d jobs called exactly once, %d refused signatures,' \
     "$calls" "$jobs_called" "$called_once" "$rejected"
 printf ' at most %d in flight\n' "$max_in_flight"

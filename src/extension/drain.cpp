@@ -612,7 +612,7 @@ drain_jobs(const DrainOptions &options, pg_atomic_uint32 *stop_requested)
     MemoryContextReset(drain_memory);
     drain.memory = drain_memory;
 
-    http_begin_drain(drain.drain_id, options.lease_ms);
+    http_begin_drain(options.lease_ms);
     begin_unit("regen_queue: claiming jobs");
     reap_expired_leases();
     claim_batch(drain, batch);
@@ -620,6 +620,7 @@ drain_jobs(const DrainOptions &options, pg_atomic_uint32 *stop_requested)
 
     // Batches run while there are any; calls of jobs handed over to HTTP are moved along
     // between batches and waited for once nothing else is left to do.
+    bool calls_left = false;
     for (;;)
     {
         CHECK_FOR_INTERRUPTS();
@@ -645,11 +646,19 @@ drain_jobs(const DrainOptions &options, pg_atomic_uint32 *stop_requested)
                 break;
             continue;
         }
+        if (!more_batches && !stopping && options.leave_calls_in_flight &&
+            drain.claimed >= options.max_jobs)
+        {
+            http_pump(drain.counts, 0, false); // record what has finished
+            calls_left = true;
+            break;
+        }
         // Wait for answers only when no batch can run meanwhile.
         bool can_claim = more_batches && http_wants_more();
         http_pump(drain.counts, can_claim ? 0 : options.lease_ms, stopping);
     }
 
+    http_end_drain(calls_left);
     if (drain.counts.processed > 0)
         ereport(options.log_level,
                 (errmsg("regen_queue: drain processed %lld jobs (%lld completed, %lld failed) in "

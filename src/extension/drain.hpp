@@ -22,6 +22,11 @@ struct DrainOptions
     // Run each handler as the owner of its function rather than as the drain's role: the
     // background worker does so when regen_queue.worker_role is empty (it is then superuser).
     bool handlers_as_owner = false;
+    // A drain that claimed its whole budget returns without waiting for its last HTTP calls,
+    // which the next drain of the process records: the background worker drains again at once
+    // then, so that calls in flight never run out between drains. No caller of regen_drain()
+    // could wait for them.
+    bool leave_calls_in_flight = false;
 };
 
 // The search_path of a drain process: queue statements and handlers that do not set their own

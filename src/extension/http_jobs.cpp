@@ -42,8 +42,8 @@ struct HttpState
 };
 
 HttpState *state = nullptr;
-int64 current_drain_id = 0;
 int current_lease_ms = 0;
+bool calls_carried = false; // the previous drain left calls for this one (http_end_drain)
 TimestampTz leases_renewed_at = 0;
 
 SPIPlanPtr hand_over_plan = nullptr;
@@ -176,7 +176,7 @@ renewal_due()
 void
 renew_leases()
 {
-    static const Oid types[] = {UUIDARRAYOID, INT8OID, INT4OID};
+    static const Oid types[] = {UUIDARRAYOID, INT4OID};
     std::size_t count = 0;
     call_core([&] { count = state->dispatcher.waiting() + state->dispatcher.in_flight(); });
     leases_renewed_at = GetCurrentTimestamp();
@@ -184,8 +184,8 @@ renew_leases()
         return;
 
     call_core([&] { state->ids = state->dispatcher.job_ids(); });
-    Datum args[] = {id_array(), Int64GetDatum(current_drain_id), Int32GetDatum(current_lease_ms)};
-    exec_plan(keep_plan(&renew_plan, sql::kRenewLeases, 3, types), args, SPI_OK_UPDATE);
+    Datum args[] = {id_array(), Int32GetDatum(current_lease_ms)};
+    exec_plan(keep_plan(&renew_plan, sql::kRenewLeases, 2, types), args, SPI_OK_UPDATE);
 }
 
 // SIGTERM or a stop: jobs whose calls have not started go back to the queue with their attempt
@@ -194,7 +194,7 @@ renew_leases()
 void
 give_back(bool abandon_in_flight, core::DrainCounts &counts)
 {
-    static const Oid types[] = {UUIDARRAYOID, INT8OID};
+    static const Oid types[] = {UUIDARRAYOID};
     std::size_t waiting = 0;
     call_core([&] { waiting = state->dispatcher.waiting(); });
 
@@ -208,8 +208,8 @@ give_back(bool abandon_in_flight, core::DrainCounts &counts)
                 for (const http::JobCall &job : state->dispatcher.drop_waiting())
                     state->ids.push_back(job.id);
             });
-        Datum args[] = {id_array(), Int64GetDatum(current_drain_id)};
-        exec_plan(keep_plan(&release_plan, sql::kReleaseClaims, 2, types), args, SPI_OK_UPDATE);
+        Datum args[] = {id_array()};
+        exec_plan(keep_plan(&release_plan, sql::kReleaseClaims, 1, types), args, SPI_OK_UPDATE);
     }
     if (abandon_in_flight)
     {
@@ -237,21 +237,32 @@ give_back(bool abandon_in_flight, core::DrainCounts &counts)
 } // namespace
 
 void
-http_begin_drain(int64 drain_id, int lease_ms)
+http_begin_drain(int lease_ms)
 {
+    bool keep = calls_carried;
+    calls_carried = false;
     call_core(
         [&]
         {
             if (state == nullptr)
                 state = new HttpState;
-            (void)state->dispatcher.drop_waiting();
-            (void)state->dispatcher.drop_in_flight();
-            state->finished.clear();
+            if (!keep)
+            {
+                (void)state->dispatcher.drop_waiting();
+                (void)state->dispatcher.drop_in_flight();
+                state->finished.clear();
+            }
             configure();
         });
-    current_drain_id = drain_id;
     current_lease_ms = lease_ms;
-    leases_renewed_at = GetCurrentTimestamp();
+    if (!keep)
+        leases_renewed_at = GetCurrentTimestamp();
+}
+
+void
+http_end_drain(bool calls_left)
+{
+    calls_carried = calls_left;
 }
 
 void

@@ -32,9 +32,14 @@ struct HttpJob
     int max_concurrency;  // 0: no limit of its own
 };
 
-// Start a drain: forget the calls of an earlier drain of this process that ended in an error
-// (their jobs come back when their leases expire) and read the settings.
-void http_begin_drain(int64 drain_id, int lease_ms);
+// Start a drain: read the settings, and forget the calls of an earlier drain of this process
+// that ended in an error (their jobs come back when their leases expire). Calls that the
+// previous drain left in flight on purpose (http_end_drain) go on.
+void http_begin_drain(int lease_ms);
+
+// End a drain that ran without error; `calls_left`: it left calls waiting or in flight for
+// the next drain of the process, which must start at once.
+void http_end_drain(bool calls_left);
 
 // Hand `count` locked jobs over to HTTP in the current transaction (SPI connected).
 void http_hand_over(const HttpJob *jobs, int count);

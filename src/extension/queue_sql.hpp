@@ -135,21 +135,21 @@ RETURNING j.id,
                             'maxAttempts', j.max_attempts, 'payload', j.payload)::text
 )SQL";
 
-// $1 ids, $2 drain id, $3 lease lifetime in ms: renew the leases of jobs waiting for their
-// HTTP calls or in them.
+// $1 ids, $2 lease lifetime in ms: renew the leases of this process's jobs waiting for their
+// HTTP calls or in them (some may have been claimed by the process's previous drain).
 constexpr const char *kRenewLeases = R"SQL(
 UPDATE regen_queue.job_queue
-   SET lease_expires_at = clock_timestamp() + $3 * interval '1 millisecond'
- WHERE id = ANY($1) AND status = 'processing' AND lease_drain = $2
+   SET lease_expires_at = clock_timestamp() + $2 * interval '1 millisecond'
+ WHERE id = ANY($1) AND status = 'processing' AND lease_owner = pg_backend_pid()
 )SQL";
 
-// $1 ids, $2 drain id: claimed jobs whose calls never started go back to the queue, their
-// attempt given back. lease_drain stays: this drain does not claim them again.
+// $1 ids: this process's claimed jobs whose calls never started go back to the queue, their
+// attempt given back. lease_drain stays: the drain does not claim them again.
 constexpr const char *kReleaseClaims = R"SQL(
 UPDATE regen_queue.job_queue
    SET status = 'pending', attempts = attempts - 1, updated_at = clock_timestamp(),
        lease_owner = NULL, lease_expires_at = NULL
- WHERE id = ANY($1) AND status = 'processing' AND lease_drain = $2
+ WHERE id = ANY($1) AND status = 'processing' AND lease_owner = pg_backend_pid()
 )SQL";
 
 // $1 id, $2 attempt: the attempt bounds of a job that is about to be failed from SQL.

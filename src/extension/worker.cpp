@@ -9,6 +9,7 @@
 #include "pg.hpp"
 
 #include "drain.hpp"
+#include "http_jobs.hpp"
 #include "guc.hpp"
 #include "wakeup.hpp"
 
@@ -237,7 +238,8 @@ drain_once(const char *database, int &failed_drains)
     volatile bool budget_used_up = false;
     MemoryContext memory = CurrentMemoryContext;
 
-    if (!guc_enabled || guc_max_jobs_per_drain == 0)
+    // Calls left in flight by the previous drain are seen through even when drains are off.
+    if ((!guc_enabled || guc_max_jobs_per_drain == 0) && http_idle())
         return false;
 
     PG_TRY();
@@ -261,8 +263,10 @@ drain_once(const char *database, int &failed_drains)
             // Without a worker role the worker is the bootstrap superuser: handlers then run as
             // the owners of their functions, never with more rights than those owners have.
             options.handlers_as_owner = guc_worker_role == nullptr || guc_worker_role[0] == '\0';
+            options.leave_calls_in_flight = guc_enabled && options.max_jobs > 0;
             core::DrainCounts counts = drain_jobs(options, nullptr);
-            budget_used_up = counts.processed >= options.max_jobs;
+            // Drain again at once after a full drain, and when calls were left in flight.
+            budget_used_up = counts.processed >= options.max_jobs || !http_idle();
         }
         failed_drains = 0;
     }
