@@ -8,7 +8,10 @@
 #   2. the worker is switched off for the database and regen_drain(100) is called by hand;
 #   3. pg_cron calls regen_drain() every minute;
 #   4. the HTTP shim regen-queue-http (on 127.0.0.1:8491) takes regenerate requests and the
-#      runbook's own curl command drains them, with a worker token set in the database.
+#      runbook's own curl command drains them, with a worker token set in the database;
+#   5. an HTTP handler: the worker calls a plan generation service (the tests' stand-in,
+#      regen-test-genservice, on 127.0.0.1:8492) with signed requests, many in flight, and
+#      honours its 503 with Retry-After.
 # It ends with a summary and a list of checks, and exits non-zero if any check fails.
 # The cluster is removed on exit; its server log is kept in /tmp when the demo fails, or always
 # with RQ_KEEP_LOG=1.
@@ -19,8 +22,8 @@ repo=$(cd "$here/.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib/cluster.sh
 source "$here/lib/cluster.sh"
 
-readonly DB=regen_demo PORT=5491 SHIM_PORT=8491
-readonly PLANS=3000 WAVE1_TIMEOUT_S=120 WAVE3_TIMEOUT_S=75
+readonly DB=regen_demo PORT=5491 SHIM_PORT=8491 GEN_PORT=8492
+readonly PLANS=3000 WAVE1_TIMEOUT_S=120 WAVE3_TIMEOUT_S=75 WAVE5_TIMEOUT_S=60
 
 if [[ "$(id -u)" -ne 0 ]]; then
     echo "demo: run as root: it installs packages and the extension" >&2
@@ -75,8 +78,9 @@ bash "$here/install-deps.sh"
 step "build and install"
 build_log=/tmp/regen_queue-demo-build.log
 shim_build=$(mktemp -d /tmp/regen_queue-demo-shim.XXXXXX)
-if ! { rq_build_install && cmake -S "$repo" -B "$shim_build" -DREGEN_BUILD_TESTS=OFF &&
-       cmake --build "$shim_build" -j2; } >"$build_log" 2>&1; then
+if ! { rq_build_install && cmake -S "$repo" -B "$shim_build" &&
+       cmake --build "$shim_build" --target regen-queue-http regen-test-genservice -j2; } \
+    >"$build_log" 2>&1; then
     echo "demo: the build failed; end of $build_log:" >&2
     tail -n 30 "$build_log" >&2
     exit 1
@@ -359,6 +363,66 @@ ALTER SYSTEM RESET regen_queue.environment;
 SELECT pg_reload_conf();
 SQL
 
+step "wave 5: an HTTP handler, a generation service on 127.0.0.1:$GEN_PORT"
+# The old worker called a plan generation service; here the tests' stand-in plays it, answering
+# each call after 150 ms. The first call of each plan_outline_busy job gets 503 with
+# Retry-After: 1. Requests are signed with a secret both sides know.
+GEN_SECRET=$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')
+gen_log=$RQ_CLUSTER_DIR/genservice.log
+"$shim_build/regen-test-genservice" --port "$GEN_PORT" --secret "$GEN_SECRET" \
+    --max-seconds 600 >"$gen_log" 2>&1 &
+rq_track_pid "$!"
+for ((tries = 0; tries < 50; tries++)); do
+    grep -q listening "$gen_log" && break
+    sleep 0.1
+done
+sql >/dev/null <<SQL
+SET log_statement = 'none';
+SET log_min_duration_statement = -1;
+SET log_min_error_statement = 'panic';
+ALTER SYSTEM SET regen_queue.http_signing_secret = '$GEN_SECRET';
+ALTER SYSTEM SET regen_queue.http_concurrency = 32;
+ALTER SYSTEM SET regen_queue.databases = '$DB';
+SELECT pg_reload_conf();
+SQL
+rq_poll "SELECT current_setting('regen_queue.databases') = '$DB'" 10 "$DB"
+gen=http://127.0.0.1:$GEN_PORT/outline?latency_ms=150
+sql <<SQL
+SELECT regen_register_http_handler('plan_outline', '$gen', timeout => '5 s');
+SELECT regen_register_http_handler('plan_outline_busy',
+                                   '$gen&fail_first=1&fail_status=503&retry_after=1', '5 s');
+CREATE TABLE demo.http_job AS
+SELECT j.id, j.job_type, i AS plan_no
+  FROM generate_series(1, $PLANS, 25) AS i
+ CROSS JOIN LATERAL regen_enqueue(demo.plan_id(i), '{"weeklyHours": 6}',
+                                  job_type => CASE WHEN i % 6 = 1 THEN 'plan_outline_busy'
+                                                   ELSE 'plan_outline' END) AS j;
+SELECT job_type, handler, endpoint, timeout_ms FROM regen_queue.handler
+ WHERE handler IS NULL ORDER BY job_type;
+SQL
+echo "queued $(value "SELECT count(*) FROM demo.http_job") jobs of HTTP handlers"
+watch_queue "$WAVE5_TIMEOUT_S"
+gen_stats=$(curl -s --max-time 10 "http://127.0.0.1:$GEN_PORT/stats")
+# "jobs called once, jobs called twice, calls refused" as the service counted them.
+gen_counts=$(printf '%s' "$gen_stats" | perl -MJSON::PP -e '
+    my $s = decode_json(join "", <STDIN>);
+    my @c = values %{ $s->{jobs} };
+    printf "%d %d %d %d\n", scalar(grep { $_ == 1 } @c), scalar(grep { $_ == 2 } @c),
+        $s->{rejected}, $s->{max_in_flight};')
+read -r gen_once gen_twice gen_rejected gen_most <<<"$gen_counts"
+echo "the service answered $gen_once jobs once and $gen_twice twice, refused $gen_rejected" \
+     "signatures, had at most $gen_most calls in flight"
+sql <<'SQL'
+SELECT h.job_type, j.status, count(*) AS jobs, max(j.attempts) AS attempts,
+       round(avg(extract(epoch FROM j.completed_at - j.started_at))::numeric, 3)
+           AS seconds_last_attempt
+  FROM demo.http_job h JOIN regen_queue.job_queue j ON j.id = h.id
+ GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT j.job_type, j.result, j.last_error
+  FROM demo.http_job h JOIN regen_queue.job_queue j ON j.id = h.id
+ WHERE h.plan_no IN (1, 26) ORDER BY j.job_type;
+SQL
+
 step "summary"
 sql <<'SQL'
 \echo 'jobs by wave and status'
@@ -392,7 +456,8 @@ SELECT topic, skill_level, weekly_hours AS hours, learning_style AS style, start
        deadline_date, regeneration_count AS regenerations
   FROM learning_plans.plans WHERE id = demo.plan_id(7);
 SELECT j.result FROM regen_queue.job_queue AS j
- WHERE j.plan_id = demo.plan_id(7) ORDER BY j.completed_at DESC LIMIT 1;
+ WHERE j.plan_id = demo.plan_id(7) AND j.job_type = 'plan_regeneration'
+ ORDER BY j.completed_at DESC LIMIT 1;
 SELECT m.position AS module, m.title, m.starts_on, m.ends_on, t.position AS task,
        t.title AS task_title, t.due_on, t.estimated_minutes AS minutes
   FROM learning_plans.modules AS m JOIN learning_plans.tasks AS t ON t.module_id = m.id
@@ -448,13 +513,15 @@ check "pg_cron drained wave 3 and logged a successful run" \
 check "each plan has the modules and tasks of its latest job's result" \
     "SELECT bool_and(m.modules = (l.result->>'modules')::int AND m.tasks = (l.result->>'tasks')::int)
        FROM (SELECT DISTINCT ON (j.plan_id) j.plan_id, j.result FROM regen_queue.job_queue j
-              WHERE j.status = 'completed' ORDER BY j.plan_id, j.completed_at DESC) l
+              WHERE j.status = 'completed' AND j.job_type = 'plan_regeneration'
+              ORDER BY j.plan_id, j.completed_at DESC) l
        JOIN LATERAL (SELECT count(DISTINCT m.id) AS modules, count(t.id) AS tasks
                        FROM learning_plans.modules m LEFT JOIN learning_plans.tasks t
                          ON t.module_id = m.id WHERE m.plan_id = l.plan_id) m ON true"
 check "each plan's regeneration_count equals its completed jobs" \
     "SELECT bool_and(p.regeneration_count = (SELECT count(*) FROM regen_queue.job_queue j
-                                             WHERE j.plan_id = p.id AND j.status = 'completed'))
+                                             WHERE j.plan_id = p.id AND j.status = 'completed'
+                                               AND j.job_type = 'plan_regeneration'))
        FROM learning_plans.plans p"
 check "regenerating plan 7 again with the same input rebuilt the same modules and tasks" \
     "SELECT count(*) > 0 AND NOT EXISTS (
@@ -472,6 +539,24 @@ check "regenerating plan 7 again with the same input rebuilt the same modules an
                EXCEPT ALL
                SELECT * FROM demo.plan7_before))
        FROM demo.plan7_before"
+
+check "wave 5: every HTTP job completed with the service's answer as its result" \
+    "SELECT count(*) > 0 AND bool_and(j.status = 'completed' AND j.result->>'jobId' = j.id::text)
+       FROM demo.http_job h JOIN regen_queue.job_queue j ON j.id = h.id"
+check "wave 5: the service saw each job once, each busy one twice, every signature valid" \
+    "SELECT count(*) FILTER (WHERE job_type = 'plan_outline') = $gen_once
+        AND count(*) FILTER (WHERE job_type = 'plan_outline_busy') = $gen_twice
+        AND $gen_rejected = 0 FROM demo.http_job"
+check "wave 5: each busy job was retried after its 503 and its Retry-After" \
+    "SELECT bool_and(j.attempts = 2 AND j.last_error LIKE 'HTTP 503 (Retry-After 1 s)%')
+       FROM demo.http_job h JOIN regen_queue.job_queue j ON j.id = h.id
+      WHERE h.job_type = 'plan_outline_busy'"
+verdict "wave 5: at most regen_queue.http_concurrency (32) calls were in flight, several at once" \
+    "$( ((gen_most > 1 && gen_most <= 32)) && echo 1)"
+verdict "the signing secret is in neither the server log nor any job's last_error" \
+    "$(! grep -qF "$GEN_SECRET" "$RQ_SERVER_LOG" &&
+       [[ "$(value "SELECT count(*) FROM regen_queue.job_queue
+                     WHERE last_error LIKE '%$GEN_SECRET%'")" == 0 ]] && echo 1)"
 
 step "stopping the cluster"
 rq_cluster_stop
