@@ -1,7 +1,7 @@
-// Throughput of the HTTP handlers' client alone (issue 4, in progress): N calls to a local
-// libmicrohttpd server that answers each after a fixed latency, at most C in flight. Prints
-// calls/s against what latency and concurrency allow, and the process's memory before and
-// after. Bounded: N calls, each with a 10 s timeout. Run by bench/http_client.sh.
+// Throughput of the HTTP handlers' client alone (src/http_client), without a drain: N calls to a
+// local libmicrohttpd server that answers each after a fixed latency, at most C in flight.
+// Prints calls/s against what latency and concurrency allow, and the process's memory before
+// and after. Bounded: N calls, each with a 10 s timeout. Run by bench/http_client.sh.
 //
 //   regen_http_client_bench [calls=2000] [latency_ms=200] [concurrency=64]
 #include "http_client/caller.hpp"

@@ -1,6 +1,6 @@
-// HTTP handlers (issue 4, in progress): what a drain decides after calling a job type's HTTP
-// endpoint, and the pieces of the request it sends. The call itself (libcurl) and the
-// HMAC are the PostgreSQL side's; this is the part that unit tests reach without a server.
+// HTTP handlers: what a drain decides after calling a job type's HTTP endpoint, and the pieces
+// of the request it sends. The call itself (libcurl) and the HMAC are src/http_client's; this
+// is the part that unit tests reach without a server.
 //
 // Terms: a *call* is one POST of one claimed job to its endpoint; its *outcome* is what came
 // back (or how the transport failed); the *verdict* is what happens to the job.

@@ -1,6 +1,6 @@
-// The HTTP side of HTTP handlers (issue 4, in progress): many POSTs in flight at once through
-// libcurl's multi interface, each with its own timeout, no redirects, http and https only,
-// TLS verified, and response bodies bounded. No PostgreSQL headers: the drain (src/extension)
+// The HTTP side of HTTP handlers: many POSTs in flight at once through libcurl's multi
+// interface, each with its own timeout, no redirects, http and https only, TLS verified, and
+// response bodies bounded. No PostgreSQL headers: the drain (src/extension)
 // drives it between its transactions, and unit tests drive it against a local server.
 //
 // Not thread-safe: one Caller belongs to one thread (a drain process has one).
