@@ -208,21 +208,6 @@ acceptable_endpoint(std::string_view url, std::string &why)
     return true;
 }
 
-std::string
-request_target(std::string_view url)
-{
-    std::size_t colon = url.find("://");
-    std::string_view rest = colon == std::string_view::npos ? url : url.substr(colon + 3);
-    std::size_t start = rest.find_first_of("/?#");
-    std::string_view target =
-        start == std::string_view::npos ? std::string_view() : rest.substr(start);
-    target = target.substr(0, target.find('#'));
-
-    if (target.empty())
-        return "/";
-    return target.front() == '?' ? "/" + std::string(target) : std::string(target);
-}
-
 std::string_view
 trim_http_blanks(std::string_view text)
 {

@@ -73,9 +73,6 @@ int64_t retry_delay_ms(const FailureDecision &policy, const CallDecision &call);
 // refusal, `why` says what is wrong, without repeating the URL.
 bool acceptable_endpoint(std::string_view url, std::string &why);
 
-// The path and query of an endpoint URL ("/" when it has none), which the signature covers.
-std::string request_target(std::string_view url);
-
 // Text without the blanks (spaces and tabs) HTTP allows around a header value.
 std::string_view trim_http_blanks(std::string_view text);
 

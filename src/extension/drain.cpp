@@ -515,6 +515,7 @@ run_batch(Drain &drain, ClaimedBatch &batch, pg_atomic_uint32 *stop_requested)
         AllocSetContextCreate(drain.memory, "regen_queue job", ALLOCSET_DEFAULT_SIZES);
     TimestampTz started = GetCurrentTimestamp();
     int ran = 0;
+    bool http_leases_held = false; // in this transaction
 
     int count = lock_batch(drain, batch.ids, batch.count, jobs);
     for (int i = 0; i < count; i++)
@@ -525,6 +526,7 @@ run_batch(Drain &drain, ClaimedBatch &batch, pg_atomic_uint32 *stop_requested)
             count = commit_and_relock(drain, done, jobs, i, count);
             handlers = HandlerCache{}; // the new transaction may see a new registration
             handlers.memory = drain.memory;
+            http_leases_held = false;
             i = -1;
             continue;
         }
@@ -532,6 +534,9 @@ run_batch(Drain &drain, ClaimedBatch &batch, pg_atomic_uint32 *stop_requested)
         ran++;
         if (set_aside_for_http(drain, jobs[i], handlers, done))
             continue;
+        if (!http_leases_held)
+            http_hold_leases(); // a SQL handler may run past the leases of calls in flight
+        http_leases_held = true;
         MemoryContext old = MemoryContextSwitchTo(job_memory);
         run_job(drain, jobs[i], handlers, done);
         MemoryContextSwitchTo(old);

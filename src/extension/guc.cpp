@@ -6,7 +6,7 @@
 
 #include "pg.hpp"
 
-#include "../core/http_call.hpp"
+#include "../http_client/caller.hpp"
 
 #include <cstring>
 #include <string>
@@ -171,8 +171,8 @@ check_http_endpoint(char **newval, void **, GucSource)
     bool acceptable = false;
     try
     {
-        std::string reason;
-        acceptable = core::acceptable_endpoint(*newval, reason);
+        std::string reason = http::endpoint_problem(*newval);
+        acceptable = reason.empty();
         strlcpy(why, reason.c_str(), sizeof why);
     }
     catch (...)

@@ -16,12 +16,15 @@
 
 extern "C"
 {
+#include "mb/pg_wchar.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/pmsignal.h"
 #include "utils/array.h"
 #include "utils/jsonb.h"
 }
+
+#include <sys/resource.h>
 
 #include <cstring>
 #include <ctime>
@@ -49,6 +52,7 @@ TimestampTz leases_renewed_at = 0;
 SPIPlanPtr hand_over_plan = nullptr;
 SPIPlanPtr renew_plan = nullptr;
 SPIPlanPtr release_plan = nullptr;
+SPIPlanPtr claim_plan = nullptr;
 
 constexpr const char *kAbandonedMessage =
     "the drain process was stopped while the call was in flight";
@@ -87,7 +91,8 @@ id_array()
 }
 
 // A 2xx body as the job's result: NULL when empty or blank, jsonb otherwise. Returns false with
-// *error set when it is not JSON; the parse runs in a subtransaction of its own.
+// *error set when it is not JSON text (UTF-8, RFC 8259) or cannot be stored in the database's
+// encoding; the conversion and the parse run in a subtransaction of their own.
 bool
 body_as_result(const char *body, std::size_t size, Datum *result, bool *is_null, char **error)
 {
@@ -108,7 +113,8 @@ body_as_result(const char *body, std::size_t size, Datum *result, bool *is_null,
     MemoryContextSwitchTo(memory);
     PG_TRY();
     {
-        Datum value = DirectFunctionCall1(jsonb_in, CStringGetDatum(body));
+        char *text = pg_any_to_server(body, (int)size, PG_UTF8); // validates the UTF-8
+        Datum value = DirectFunctionCall1(jsonb_in, CStringGetDatum(text));
         MemoryContextSwitchTo(memory);
         *result = PointerGetDatum(PG_DETOAST_DATUM_COPY(value));
         *is_null = false;
@@ -129,7 +135,18 @@ body_as_result(const char *body, std::size_t size, Datum *result, bool *is_null,
     return parsed;
 }
 
-// Record finished call i of state->finished. Needs SPI.
+// Whether the claim that made a call still holds its job; locks the job if so. Needs SPI.
+bool
+claim_still_held(Datum id, const http::JobCall &job)
+{
+    static const Oid types[] = {UUIDOID, INT4OID, INT8OID};
+    Datum args[] = {id, Int32GetDatum(job.attempt), Int64GetDatum(job.claim)};
+    exec_plan(keep_plan(&claim_plan, sql::kLockHttpClaim, 3, types), args, SPI_OK_SELECT);
+    return SPI_processed == 1;
+}
+
+// Record finished call i of state->finished, unless its job is no longer its claim's (then the
+// verdict is dropped and counted nowhere). Needs SPI.
 void
 record_call(std::size_t i, core::DrainCounts &counts)
 {
@@ -137,6 +154,15 @@ record_call(std::size_t i, core::DrainCounts &counts)
     Datum id = id_datum(call.job.id);
     core::Verdict verdict = call.decision.verdict;
     const char *error = call.decision.error.c_str();
+
+    if (!claim_still_held(id, call.job))
+    {
+        ereport(DEBUG1, (errmsg("regen_queue: the call of job %s attempt %d ended after the job "
+                                "was cancelled or claimed again; its verdict is dropped",
+                                DatumGetCString(DirectFunctionCall1(uuid_out, id)),
+                                call.job.attempt)));
+        return;
+    }
 
     if (verdict == core::Verdict::Complete)
     {
@@ -151,8 +177,8 @@ record_call(std::size_t i, core::DrainCounts &counts)
             return;
         }
         verdict = core::Verdict::Fail;
-        error = psprintf("HTTP %ld with a body that is not JSON: %s after %.3f s", call.status, why,
-                         call.elapsed_s);
+        error = psprintf("HTTP %ld with a body that is not valid JSON text: %s after %.3f s",
+                         call.status, why, call.elapsed_s);
     }
 
     auto kind = verdict == core::Verdict::Retry ? core::FailureKind::Retryable
@@ -172,20 +198,51 @@ renewal_due()
                                       Max(current_lease_ms / 3, 1));
 }
 
-// Push the lease of every job waiting or in flight forward by a whole lease. Needs SPI.
+// Push the lease of every job waiting, in flight or finished but not recorded forward by a whole
+// lease; the rows stay locked until the transaction ends. Needs SPI.
 void
 renew_leases()
 {
     static const Oid types[] = {UUIDARRAYOID, INT4OID};
     std::size_t count = 0;
-    call_core([&] { count = state->dispatcher.waiting() + state->dispatcher.in_flight(); });
+    call_core(
+        [&]
+        {
+            state->ids = state->dispatcher.job_ids();
+            for (const http::FinishedCall &call : state->finished)
+                state->ids.push_back(call.job.id);
+            count = state->ids.size();
+        });
     leases_renewed_at = GetCurrentTimestamp();
     if (count == 0)
         return;
 
-    call_core([&] { state->ids = state->dispatcher.job_ids(); });
     Datum args[] = {id_array(), Int32GetDatum(current_lease_ms)};
     exec_plan(keep_plan(&renew_plan, sql::kRenewLeases, 2, types), args, SPI_OK_UPDATE);
+}
+
+// Record every finished call, each in memory of its own that is freed before the next (answers
+// can be large), and forget them. Needs SPI.
+void
+record_finished(core::DrainCounts &counts)
+{
+    std::size_t finished = 0;
+    call_core([&] { finished = state->finished.size(); });
+    if (finished == 0)
+        return;
+
+    MemoryContext call_memory =
+        AllocSetContextCreate(CurrentMemoryContext, "regen_queue HTTP call", ALLOCSET_DEFAULT_SIZES);
+    for (std::size_t i = 0; i < finished; i++)
+    {
+        MemoryContext old = MemoryContextSwitchTo(call_memory);
+        record_call(i, counts);
+        MemoryContextSwitchTo(old);
+        MemoryContextReset(call_memory);
+        call_core([&] { std::string().swap(state->finished[i].body); });
+    }
+    MemoryContextDelete(call_memory);
+    call_core([&] { state->finished.clear(); });
 }
 
 // SIGTERM or a stop: jobs whose calls have not started go back to the queue with their attempt
@@ -226,12 +283,49 @@ give_back(bool abandon_in_flight, core::DrainCounts &counts)
                 }
             });
     }
-    std::size_t finished = 0;
-    call_core([&] { finished = state->finished.size(); });
-    for (std::size_t i = 0; i < finished; i++)
-        record_call(i, counts);
-    call_core([&] { state->finished.clear(); });
+    record_finished(counts);
     end_unit();
+}
+
+// Before the process exits (SIGTERM, an error that ends it): give back what can be given back,
+// as temporary tables are dropped then, in a transaction of its own. Not when the postmaster is
+// gone: the leases expire instead.
+void
+give_back_at_exit(int, Datum)
+{
+    bool idle = true;
+    call_core([&] { idle = state->dispatcher.idle() && state->finished.empty(); });
+    if (idle || !PostmasterIsAlive())
+        return;
+
+    AbortOutOfAnyTransaction();
+    HOLD_INTERRUPTS();
+    PG_TRY();
+    {
+        core::DrainCounts counts;
+        give_back(true, counts);
+    }
+    PG_CATCH();
+    {
+        EmitErrorReport();
+        FlushErrorState();
+        AbortOutOfAnyTransaction();
+    }
+    PG_END_TRY();
+    RESUME_INTERRUPTS();
+}
+
+// Each call holds a socket: give them room beyond PostgreSQL's own files (max_files_per_process
+// is counted against the soft limit the server started with).
+void
+raise_file_limit()
+{
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max)
+        return;
+    rlim_t wanted = limit.rlim_cur + 2 * (rlim_t)kMaxHttpConcurrency + 64;
+    limit.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : Min(wanted, limit.rlim_max);
+    (void)setrlimit(RLIMIT_NOFILE, &limit);
 }
 
 } // namespace
@@ -241,11 +335,15 @@ http_begin_drain(int lease_ms)
 {
     bool keep = calls_carried;
     calls_carried = false;
+    if (state == nullptr)
+    {
+        call_core([&] { state = new HttpState; });
+        before_shmem_exit(give_back_at_exit, (Datum)0);
+        raise_file_limit();
+    }
     call_core(
         [&]
         {
-            if (state == nullptr)
-                state = new HttpState;
             if (!keep)
             {
                 (void)state->dispatcher.drop_waiting();
@@ -286,7 +384,9 @@ http_hand_over(const HttpJob *jobs, int count)
         bool isnull;
         HeapTuple tuple = SPI_tuptable->vals[row];
         pg_uuid_t *id = DatumGetUUIDP(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull));
-        char *body = SPI_getvalue(tuple, SPI_tuptable->tupdesc, 2);
+        int64 claim = DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull));
+        char *text = SPI_getvalue(tuple, SPI_tuptable->tupdesc, 3);
+        char *body = pg_server_to_any(text, (int)strlen(text), PG_UTF8); // JSON text is UTF-8
         const HttpJob *job = nullptr;
         for (int i = 0; i < count && job == nullptr; i++)
             if (memcmp(DatumGetUUIDP(jobs[i].id)->data, id->data, UUID_LEN) == 0)
@@ -301,6 +401,7 @@ http_hand_over(const HttpJob *jobs, int count)
                 memcpy(call.id.data(), id->data, UUID_LEN);
                 call.attempt = job->attempt;
                 call.max_attempts = job->max_attempts;
+                call.claim = claim;
                 call.job_type = job->job_type;
                 call.endpoint = job->endpoint != nullptr ? job->endpoint : "";
                 call.timeout_ms = job->timeout_ms;
@@ -309,6 +410,16 @@ http_hand_over(const HttpJob *jobs, int count)
                 state->dispatcher.add(std::move(call));
             });
     }
+}
+
+void
+http_hold_leases()
+{
+    bool idle = true;
+    if (state != nullptr)
+        call_core([&] { idle = state->dispatcher.idle() && state->finished.empty(); });
+    if (!idle)
+        renew_leases();
 }
 
 void
@@ -365,14 +476,7 @@ http_pump(core::DrainCounts &counts, int wait_ms, bool stopping)
     }
     if (!PostmasterIsAlive())
         proc_exit(1); // the leases of these jobs expire and they are claimed again
-    if (ProcDiePending)
-    {
-        // Hand what can be handed back before the exit that CHECK_FOR_INTERRUPTS() makes.
-        HOLD_INTERRUPTS();
-        give_back(true, counts);
-        RESUME_INTERRUPTS();
-        CHECK_FOR_INTERRUPTS();
-    }
+    CHECK_FOR_INTERRUPTS(); // SIGTERM: give_back_at_exit() hands the jobs back
     if (stopping)
     {
         std::size_t waiting = 0;
@@ -396,9 +500,7 @@ http_pump(core::DrainCounts &counts, int wait_ms, bool stopping)
         return;
 
     begin_unit("regen_queue: recording HTTP calls");
-    for (std::size_t i = 0; i < finished; i++)
-        record_call(i, counts);
-    call_core([&] { state->finished.clear(); });
+    record_finished(counts);
     if (renewal_due())
         renew_leases();
     end_unit();
@@ -411,8 +513,8 @@ extern "C"
 
     PG_FUNCTION_INFO_V1(regen_http_endpoint_problem);
 
-    // regen_queue.http_endpoint_problem(endpoint text) RETURNS text: core::acceptable_endpoint's
-    // reason for refusing a URL, or NULL.
+    // regen_queue.http_endpoint_problem(endpoint text) RETURNS text: why a URL cannot be an
+    // endpoint (http::endpoint_problem), or NULL.
     Datum regen_http_endpoint_problem(PG_FUNCTION_ARGS)
     {
         char *url = text_to_cstring(PG_GETARG_TEXT_PP(0));
@@ -422,8 +524,8 @@ extern "C"
         regen::pg::call_core(
             [&]
             {
-                std::string why;
-                acceptable = regen::core::acceptable_endpoint(url, why);
+                std::string why = regen::http::endpoint_problem(url);
+                acceptable = why.empty();
                 strlcpy(problem, why.c_str(), sizeof problem);
             });
         if (acceptable)

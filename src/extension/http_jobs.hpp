@@ -44,6 +44,11 @@ void http_end_drain(bool calls_left);
 // Hand `count` locked jobs over to HTTP in the current transaction (SPI connected).
 void http_hand_over(const HttpJob *jobs, int count);
 
+// In a batch's transaction, before it runs SQL handlers: renew the leases of the jobs waiting
+// for calls, in them, or with verdicts not yet recorded, and keep them locked until the batch
+// commits, so that no other drain reclaims them however long the handlers run. Needs SPI.
+void http_hold_leases();
+
 // The transaction that handed jobs over has committed: their calls may start.
 void http_committed();
 
@@ -59,8 +64,8 @@ void http_poll();
 
 // Outside any transaction: start the calls that may start, wait up to wait_ms for answers,
 // record every finished call and renew the leases of the jobs still waiting. Honours a reload,
-// postmaster death and SIGTERM (jobs not called yet go back to the queue, calls in flight fail
-// their attempt as retryable, then the process exits). With `stopping`, jobs whose calls have
+// postmaster death and SIGTERM (when the process exits, jobs not called yet go back to the
+// queue and calls in flight fail their attempt as retryable). With `stopping`, jobs whose calls have
 // not started go back to the queue and only the calls in flight are waited for.
 void http_pump(core::DrainCounts &counts, int wait_ms, bool stopping);
 

@@ -129,7 +129,7 @@ constexpr const char *kHandOverToHttp = R"SQL(
 UPDATE regen_queue.job_queue j
    SET lease_size = 1, lease_expires_at = clock_timestamp() + $2 * interval '1 millisecond'
  WHERE j.id = ANY($1)
-RETURNING j.id,
+RETURNING j.id, j.lease_drain,
           json_build_object('jobId', j.id, 'jobType', j.job_type, 'planId', j.plan_id,
                             'userId', j.user_id, 'attempt', j.attempts,
                             'maxAttempts', j.max_attempts, 'payload', j.payload)::text
@@ -150,6 +150,15 @@ UPDATE regen_queue.job_queue
    SET status = 'pending', attempts = attempts - 1, updated_at = clock_timestamp(),
        lease_owner = NULL, lease_expires_at = NULL
  WHERE id = ANY($1) AND status = 'processing' AND lease_owner = pg_backend_pid()
+)SQL";
+
+// $1 id, $2 attempt, $3 the claim's drain id: lock an HTTP job whose call has ended, if that
+// claim still holds it. Otherwise the job was cancelled, or retried and claimed again (attempts
+// start over after regen_retry()), and the call's verdict belongs to nobody.
+constexpr const char *kLockHttpClaim = R"SQL(
+SELECT 1 FROM regen_queue.job_queue
+ WHERE id = $1 AND status = 'processing' AND attempts = $2 AND lease_drain = $3
+   FOR UPDATE
 )SQL";
 
 // $1 id, $2 attempt: the attempt bounds of a job that is about to be failed from SQL.

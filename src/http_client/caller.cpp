@@ -133,11 +133,19 @@ struct Caller::Impl
 };
 
 Caller::Caller(std::size_t max_in_flight, std::size_t max_response_bytes)
-    : max_in_flight_(std::max<std::size_t>(1, max_in_flight)), impl_(std::make_unique<Impl>())
+    : max_in_flight_(1), impl_(std::make_unique<Impl>())
 {
     global_init_once();
     impl_->multi = curl_multi_init();
+    set_limits(max_in_flight, max_response_bytes);
+}
+
+void
+Caller::set_limits(std::size_t max_in_flight, std::size_t max_response_bytes)
+{
+    max_in_flight_ = std::max<std::size_t>(1, max_in_flight);
     impl_->max_body = max_response_bytes;
+    curl_multi_setopt(impl_->multi, CURLMOPT_MAXCONNECTS, static_cast<long>(max_in_flight_));
 }
 
 Caller::~Caller()
@@ -275,6 +283,46 @@ Caller::abandon_all()
     pending_failures_.clear();
 }
 
+std::string
+endpoint_problem(const std::string &url)
+{
+    std::string why;
+    if (!core::acceptable_endpoint(url, why))
+        return why;
+    global_init_once();
+    CURLU *parsed = curl_url();
+    if (parsed == nullptr)
+        throw std::bad_alloc();
+    CURLUcode code = curl_url_set(parsed, CURLUPART_URL, url.c_str(), 0);
+    curl_url_cleanup(parsed);
+    if (code != CURLUE_OK)
+        return std::string("libcurl cannot parse it: ") + curl_url_strerror(code);
+    return "";
+}
+
+std::string
+target_as_sent(const std::string &url)
+{
+    global_init_once();
+    CURLU *parsed = curl_url();
+    if (parsed == nullptr)
+        throw std::bad_alloc();
+    std::string target;
+    char *path = nullptr;
+    char *query = nullptr;
+    if (curl_url_set(parsed, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+        curl_url_get(parsed, CURLUPART_PATH, &path, 0) == CURLUE_OK)
+    {
+        target = (path != nullptr && path[0] != '\0') ? path : "/";
+        if (curl_url_get(parsed, CURLUPART_QUERY, &query, 0) == CURLUE_OK && query != nullptr)
+            target += std::string("?") + query;
+    }
+    curl_free(path);
+    curl_free(query);
+    curl_url_cleanup(parsed);
+    return target;
+}
+
 std::vector<std::string>
 signature_headers(const std::string &secret, std::int64_t timestamp, const std::string &url,
                   const std::string &body)
@@ -284,7 +332,7 @@ signature_headers(const std::string &secret, std::int64_t timestamp, const std::
 
     unsigned char body_digest[SHA256_DIGEST_LENGTH];
     SHA256(reinterpret_cast<const unsigned char *>(body.data()), body.size(), body_digest);
-    std::string base = core::signature_base(timestamp, "POST", core::request_target(url),
+    std::string base = core::signature_base(timestamp, "POST", target_as_sent(url),
                                             core::lower_hex(body_digest, sizeof body_digest));
 
     unsigned char mac[EVP_MAX_MD_SIZE];

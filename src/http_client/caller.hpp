@@ -51,6 +51,10 @@ class Caller
     std::size_t in_flight() const;
     bool full() const { return in_flight() >= max_in_flight_; }
 
+    // New limits, for calls started from now on (a reload). libcurl keeps at most
+    // max_in_flight idle connections for reuse, so sockets stay within twice the bound.
+    void set_limits(std::size_t max_in_flight, std::size_t max_response_bytes);
+
     // Start a call; the caller makes sure the Caller is not full. A call that cannot even
     // start (libcurl refused its options) finishes at once, with transport Broken.
     void start(const CallRequest &request);
@@ -71,10 +75,18 @@ class Caller
     std::vector<CallResult> pending_failures_; // calls that could not start, to report
 };
 
+// Why libcurl would not call `url`, or empty when it would: core::acceptable_endpoint's rules,
+// then libcurl's own URL parser (what it refuses, the call would fail every time).
+std::string endpoint_problem(const std::string &url);
+
+// The request target libcurl sends for `url`: its path, dot segments resolved, and its query;
+// "/" when the URL has none. Empty when libcurl cannot parse the URL.
+std::string target_as_sent(const std::string &url);
+
 // The signature headers of a request (issue 4, "each request is signed"):
 //   X-Regen-Timestamp: <Unix seconds>
 //   X-Regen-Signature: v1=<hex HMAC-SHA256(secret, core::signature_base(timestamp, "POST",
-//                                           target, hex SHA-256 of the body))>
+//                                           target_as_sent(url), hex SHA-256 of the body))>
 // Empty when secret is empty (calls are then unsigned).
 std::vector<std::string> signature_headers(const std::string &secret, std::int64_t timestamp,
                                            const std::string &url, const std::string &body);

@@ -40,15 +40,10 @@ Dispatcher::type_has_room(const JobCall &job) const
 void
 Dispatcher::start_ready(std::time_t now, std::vector<FinishedCall> &finished)
 {
-    // The client is made again for new limits only between calls: its calls would be lost.
-    if (in_flight_.empty() && (caller_ == nullptr || caller_concurrency_ != settings_.concurrency ||
-                               caller_max_response_ != settings_.max_response_bytes))
-    {
-        caller_.reset();
+    if (caller_ == nullptr)
         caller_ = std::make_unique<Caller>(settings_.concurrency, settings_.max_response_bytes);
-        caller_concurrency_ = settings_.concurrency;
-        caller_max_response_ = settings_.max_response_bytes;
-    }
+    else
+        caller_->set_limits(settings_.concurrency, settings_.max_response_bytes);
 
     for (auto it = waiting_.begin(); it != waiting_.end() && !caller_->full();)
     {
@@ -61,8 +56,8 @@ Dispatcher::start_ready(std::time_t now, std::vector<FinishedCall> &finished)
         it = waiting_.erase(it);
 
         const std::string &url = job.endpoint.empty() ? settings_.default_endpoint : job.endpoint;
-        std::string why;
-        if (url.empty() || !core::acceptable_endpoint(url, why))
+        std::string why = url.empty() ? "" : endpoint_problem(url);
+        if (url.empty() || !why.empty())
         {
             FinishedCall refused;
             refused.decision.verdict = core::Verdict::Fail;

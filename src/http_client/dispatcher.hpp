@@ -30,6 +30,7 @@ struct JobCall
     JobId id{};
     int attempt = 0;
     int max_attempts = 0;
+    std::int64_t claim = 0; // the claim's drain id (lease_drain): a verdict is for that claim only
     std::string job_type;
     std::string endpoint;    // empty: DispatchSettings::default_endpoint
     long timeout_ms = 0;     // 0: DispatchSettings::default_timeout_ms
@@ -63,8 +64,7 @@ class Dispatcher
     Dispatcher(const Dispatcher &) = delete;
     Dispatcher &operator=(const Dispatcher &) = delete;
 
-    // Settings for calls started from now on. A new concurrency or response size limit takes
-    // effect once no call is in flight.
+    // Settings for calls started from now on (calls in flight keep theirs).
     void configure(const DispatchSettings &settings);
 
     // Queue a job's call. It does not start before the next commit(): the drain commits the
@@ -102,8 +102,6 @@ class Dispatcher
 
     DispatchSettings settings_;
     std::unique_ptr<Caller> caller_;
-    std::size_t caller_concurrency_ = 0;
-    std::size_t caller_max_response_ = 0;
     std::deque<Waiting> waiting_;
     std::unordered_map<std::uint64_t, JobCall> in_flight_; // by call tag
     std::unordered_map<std::string, int> in_flight_by_type_;

@@ -212,17 +212,6 @@ TEST(AcceptableEndpoint, RefusedWithAReason)
     }
 }
 
-TEST(RequestTarget, PathAndQueryWithoutFragment)
-{
-    EXPECT_EQ(request_target("http://gen.example"), "/");
-    EXPECT_EQ(request_target("http://gen.example/"), "/");
-    EXPECT_EQ(request_target("https://gen.example:8443/v1/regenerate"), "/v1/regenerate");
-    EXPECT_EQ(request_target("http://gen.example/v1?a=1&b=2"), "/v1?a=1&b=2");
-    EXPECT_EQ(request_target("http://gen.example?a=1"), "/?a=1");
-    EXPECT_EQ(request_target("http://gen.example/v1#part"), "/v1");
-    EXPECT_EQ(request_target("http://gen.example#part"), "/");
-}
-
 TEST(TrimHttpBlanks, SpacesAndTabsOnly)
 {
     EXPECT_EQ(trim_http_blanks(" \t 30 \t"), "30");

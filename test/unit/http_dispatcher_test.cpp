@@ -213,4 +213,25 @@ TEST_F(DispatcherTest, JobsAreTakenBackAndListed)
     EXPECT_TRUE(dispatcher.progress(100, std::time(nullptr)).empty());
 }
 
+TEST(TargetAsSent, PathAndQueryAsLibcurlSendsThem)
+{
+    EXPECT_EQ(http::target_as_sent("http://gen.example"), "/");
+    EXPECT_EQ(http::target_as_sent("http://gen.example/"), "/");
+    EXPECT_EQ(http::target_as_sent("https://gen.example:8443/v1/regenerate"), "/v1/regenerate");
+    EXPECT_EQ(http::target_as_sent("http://gen.example/v1?a=1&b=2"), "/v1?a=1&b=2");
+    EXPECT_EQ(http::target_as_sent("http://gen.example?a=1"), "/?a=1");
+    EXPECT_EQ(http::target_as_sent("http://gen.example/v1#part"), "/v1");
+    EXPECT_EQ(http::target_as_sent("http://gen.example/a/../x"), "/x") << "dot segments";
+    EXPECT_EQ(http::target_as_sent("http://gen.example/a/./b/"), "/a/b/");
+}
+
+TEST(EndpointProblem, LibcurlsParserHasTheLastWord)
+{
+    EXPECT_EQ(http::endpoint_problem("http://127.0.0.1:8080/generate"), "");
+    EXPECT_EQ(http::endpoint_problem("ftp://a.test/"),
+              "an endpoint URL must start with http:// or https://");
+    EXPECT_NE(http::endpoint_problem("http://127.0.0.1:80\\x/"), "");
+    EXPECT_NE(http::endpoint_problem("http://127.0.0.1:99999/"), "");
+}
+
 } // namespace
