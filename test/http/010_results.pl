@@ -42,7 +42,8 @@ is($row->{lease_owner}, undef, 'the lease is released');
 is($row->{result}{jobId}, $ok, "the result is the service's body: its jobId is the job's id");
 is($row->{result}{call}, 1, 'the result says it was the first call of this job');
 is($row->{result}{path}, '/generate', 'the result names the path called');
-is($node->safe_psql('postgres', "SELECT result->>'jobId' FROM regen_queue.job_queue WHERE id = '$ok'"),
+is($node->safe_psql('postgres',
+		"SELECT result->>'jobId' FROM regen_queue.job_queue WHERE id = '$ok'"),
 	$ok, "result->>'jobId' reads the same in SQL");
 
 my $stats = gs_stats($service);

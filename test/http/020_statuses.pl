@@ -86,7 +86,8 @@ my $row = job_row($node, $second);
 is($row->{status}, 'completed', '503 then 200: completed');
 is($row->{attempts}, 2, 'on attempt 2');
 is($row->{result}{call}, 2, "the result is the second call's body");
-like($row->{last_error}, qr/^HTTP 503 after \d+\.\d{3} s$/, 'the first failure stays in last_error');
+like($row->{last_error}, qr/^HTTP 503 after \d+\.\d{3} s$/,
+	'the first failure stays in last_error');
 is(calls_of($second), 2, 'the service was called twice');
 
 # --- Retry-After -----------------------------------------------------------------------------
@@ -121,7 +122,8 @@ for my $status (429, 503)
 		"$status: last_error gives Retry-After's delay");
 }
 my $delay = $delay_sql->($dated);
-ok($delay >= 185 && $delay <= 210, "503 with Retry-After: <date 200 s ahead> delays ~200 s ($delay)");
+ok($delay >= 185 && $delay <= 210,
+	"503 with Retry-After: <date 200 s ahead> delays ~200 s ($delay)");
 $delay = $delay_sql->($plain);
 ok($delay >= 1.4 && $delay <= 2.6, "503 without Retry-After: the 2 s backoff, jittered ($delay)");
 $delay = $delay_sql->($ignored);

@@ -35,7 +35,8 @@ my $worker = worker_pid($node);
 
 my @accepted = enqueue_many($node, 'sig_right', 3, overrides => '{"topic": "Signed ünïcode"}');
 ok(wait_jobs($node, \@accepted, undef, 30), 'the jobs for the service with the same secret finish');
-is(jobs_where($node, "id IN (" . join(',', map { "'$_'" } @accepted) . ") AND status = 'completed'"),
+is(jobs_where($node,
+		"id IN ('" . join("','", @accepted) . "') AND status = 'completed'"),
 	3, 'every call is accepted and completes its job');
 my $stats = gs_stats($right);
 is($stats->{rejected}, 0, 'the service rejected no call');
@@ -45,7 +46,8 @@ my $last = $stats->{last};
 is($last->{target}, '/generate/v1?mode=plan', 'the target signed is the path and query as sent');
 like($last->{timestamp} // '', qr/^\d+$/, 'X-Regen-Timestamp is Unix seconds');
 ok(abs(($last->{timestamp} // 0) - time()) < 120, 'the timestamp is about now');
-like($last->{signature} // '', qr/^v1=[0-9a-f]{64}$/, 'X-Regen-Signature is v1=<64 lower-case hex>');
+like($last->{signature} // '', qr/^v1=[0-9a-f]{64}$/,
+	'X-Regen-Signature is v1=<64 lower-case hex>');
 my ($valid, $expected) = signature_check($last, $first);
 ok($valid, 'the signature checks out with Digest::SHA over the documented base')
   or diag "expected $expected, got " . ($last->{signature} // 'none');

@@ -31,7 +31,8 @@ sub in_list { return "id IN ('" . join("','", @_) . "')" }
 register_http($node, 'k_long', endpoint => gs_url($service, '/long', latency_ms => 8000),
 	timeout => '30 s');
 my $long = enqueue($node, 'k_long');
-ok(poll_until(sub { calls_of($long) == 1 }, 30, 'the 8 s call starts'), 'the 8 s call is in flight');
+ok(poll_until(sub { calls_of($long) == 1 }, 30, 'the 8 s call starts'),
+	'the 8 s call is in flight');
 my $first_expiry = $node->safe_psql('postgres',
 	"SELECT lease_expires_at FROM regen_queue.job_queue WHERE id = '$long'");
 my @drains;
@@ -55,6 +56,10 @@ is($row->{last_error}, undef, 'no lease expired on the way');
 is(calls_of($long), 1, 'the service was called once');
 
 # --- SIGTERM with calls in flight ------------------------------------------------------------
+# README, "HTTP handlers", Signals: calls in flight fail their attempt as retryable, jobs not yet
+# called get their attempt back. With the extension as of d97020e this fails: drain_jobs()'s
+# CHECK_FOR_INTERRUPTS() at the top of its loop exits (FATAL) before http_pump() sees
+# ProcDiePending, so nothing is given back and every job waits for its lease to expire.
 
 gs_reset($service);
 register_http($node, 'k_term', endpoint => gs_url($service, '/term', latency_ms => 5000),
@@ -151,7 +156,8 @@ my $counts = decode_json($node->safe_psql('postgres', 'SELECT regen_drain()'));
 is_deeply($counts, { ok => JSON::PP::true, processedCount => 6, completedCount => 5,
 		failedCount => 1 },
 	'regen_drain() calls the endpoint and returns once the calls have finished');
-is(jobs_where($node, in_list(@by_sql) . " AND status = 'completed' AND result->>'jobId' = id::text"),
+is(jobs_where($node,
+		in_list(@by_sql) . " AND status = 'completed' AND result->>'jobId' = id::text"),
 	5, 'its jobs completed with the results');
 is(job_row($node, $failing)->{status}, 'failed', 'and the 422 failed');
 is(gs_stats($service)->{calls}, 6, 'six calls');

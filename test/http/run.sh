@@ -13,6 +13,7 @@
 # logs are kept). The exit status is prove's.
 set -euo pipefail
 
+# shellcheck source-path=SCRIPTDIR source=../../scripts/lib/prove_as_postgres.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib/prove_as_postgres.sh"
 
 rq_prove_suite http REGEN_GENSERVICE_BIN regen-test-genservice -DREGEN_BUILD_SHIM=OFF -- "$@"

@@ -12,6 +12,7 @@
 # says where, and when the logs are kept). The exit status is prove's.
 set -euo pipefail
 
+# shellcheck source-path=SCRIPTDIR source=../../scripts/lib/prove_as_postgres.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib/prove_as_postgres.sh"
 
 rq_prove_suite shim REGEN_SHIM_BIN regen-queue-http -DREGEN_BUILD_TESTS=OFF -- "$@"
