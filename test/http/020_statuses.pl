@@ -39,12 +39,13 @@ my %retryable;
 $retryable{$_} = job_with("s_$_", [ status => $_ ], max_attempts => 2)
   for (408, 425, 429, 500, 502, 503, 504);
 
+# The log line of each failed attempt records the state in between (pending, attempt 1), which
+# lasts only until the retry.
 for my $status (sort keys %retryable)
 {
 	my $id = $retryable{$status};
-	ok( wait_jobs(
-			$node, [$id],
-			"status = 'pending' AND attempts = 1 AND last_error ~ '^HTTP $status after [0-9.]+ s\$'",
+	ok(log_until($node,
+			qr/job $id attempt 1 of 2 failed, job is now pending: HTTP $status after \d+\.\d{3} s$/m,
 			30),
 		"HTTP $status: back to pending after attempt 1, last_error 'HTTP $status after ...'");
 }
@@ -92,13 +93,30 @@ is(calls_of($second), 2, 'the service was called twice');
 
 # --- Retry-After -----------------------------------------------------------------------------
 
-my $due_after = "attempts = 1 AND status = 'pending'";
-my $delay_sql = sub {
-	my ($id) = @_;
-	return $node->safe_psql('postgres',
-		"SELECT extract(epoch FROM scheduled_for - updated_at) FROM regen_queue.job_queue"
-		  . " WHERE id = '$id'");
-};
+# The delay each first failure set, with its last_error: read in the same statement that sees
+# the job pending after attempt 1, since a retry 2 s later changes both. Polls every job at
+# once until each was seen; returns {id => [delay, last_error]}.
+sub first_failures
+{
+	my @ids = @_;
+	my %seen;
+	poll_until(
+		sub {
+			my $rows = $node->safe_psql('postgres',
+				    "SELECT id, extract(epoch FROM scheduled_for - updated_at), last_error"
+				  . " FROM regen_queue.job_queue WHERE id IN ('"
+				  . join("','", @ids)
+				  . "') AND attempts = 1 AND status = 'pending'");
+			for (split /\n/, $rows)
+			{
+				my ($id, $delay, $error) = split /\|/, $_, 3;
+				$seen{$id} //= [ $delay, $error ];
+			}
+			return keys(%seen) == @ids;
+		},
+		30, 'first failures');
+	return \%seen;
+}
 
 my %after;
 $after{429} = job_with('a_429', [ status => 429, retry_after => 120 ]);
@@ -108,28 +126,26 @@ my $date = strftime('%a, %d %b %Y %H:%M:%S GMT', gmtime(time() + 200));
 my $dated = job_with('a_date', [ status => 503, retry_after => $date_query ]);
 my $plain = job_with('a_plain', [ status => 503 ]);
 my $ignored = job_with('a_500', [ status => 500, retry_after => 120 ]);
-ok(wait_jobs($node, [ values(%after), $dated, $plain, $ignored ], $due_after, 30),
-	'the Retry-After jobs are back to pending after attempt 1');
+my $first = first_failures(values(%after), $dated, $plain, $ignored);
+is(scalar(keys %$first), 5, 'the five jobs were seen pending after attempt 1');
 
 for my $status (429, 503)
 {
-	my $delay = $delay_sql->($after{$status});
+	my ($delay, $error) = @{ $first->{ $after{$status} } // [ -1, '' ] };
 	ok($delay >= 119.9 && $delay <= 150, "$status with Retry-After: 120 delays by 120 s ($delay)");
 	my $due = job_row($node, $after{$status})->{due_in_s};
 	ok($due >= 100, "$status: scheduled_for is still about 2 minutes away ($due s)");
-	like(job_row($node, $after{$status})->{last_error},
-		qr/^HTTP $status \(Retry-After 120 s\) after \d+\.\d{3} s$/,
+	like($error, qr/^HTTP $status \(Retry-After 120 s\) after \d+\.\d{3} s$/,
 		"$status: last_error gives Retry-After's delay");
 }
-my $delay = $delay_sql->($dated);
+my ($delay, $error) = @{ $first->{$dated} // [ -1, '' ] };
 ok($delay >= 185 && $delay <= 210,
 	"503 with Retry-After: <date 200 s ahead> delays ~200 s ($delay)");
-$delay = $delay_sql->($plain);
+($delay) = @{ $first->{$plain} // [-1] };
 ok($delay >= 1.4 && $delay <= 2.6, "503 without Retry-After: the 2 s backoff, jittered ($delay)");
-$delay = $delay_sql->($ignored);
+($delay, $error) = @{ $first->{$ignored} // [ -1, '' ] };
 ok($delay >= 1.4 && $delay <= 2.6, "500 with Retry-After: 120 is not honoured ($delay)");
-unlike(job_row($node, $ignored)->{last_error}, qr/Retry-After/,
-	'500: last_error does not mention Retry-After');
+like($error, qr/^HTTP 500 after \d+\.\d{3} s$/, '500: last_error does not mention Retry-After');
 is(calls_of($after{$_}), 1, "$_ with Retry-After: not called again yet") for (429, 503);
 
 # --- transport errors ------------------------------------------------------------------------
@@ -139,22 +155,27 @@ my $refused = job_with('t_refused', [], endpoint => "http://127.0.0.1:$refused_p
 	max_attempts => 2);
 my $dropped = job_with('t_drop', [ drop => 1 ], max_attempts => 2);
 
-ok(wait_jobs($node, [$timeout], "$due_after AND last_error ~ '^timed out after 1\\.[0-9]{3} s\$'",
+my $pending_after = 'attempt 1 of 2 failed, job is now pending';
+ok(log_until($node, qr/job $timeout $pending_after: timed out after [01]\.\d{3} s$/m, 30),
+	"a call over its 1 s timeout: pending, last_error 'timed out after about 1 s'");
+ok(log_until($node, qr/job $refused $pending_after: could not connect(: .*)? after [\d.]+ s$/m,
 		30),
-	"a call over its 1 s timeout: pending, last_error 'timed out after 1.xxx s'");
-ok( wait_jobs($node, [$refused],
-		"$due_after AND last_error ~ '^could not connect(: .*)? after [0-9.]+ s\$'", 30),
 	"a refused connection: pending, last_error 'could not connect'");
-ok(wait_jobs($node, [$dropped], "$due_after AND last_error ~ '^connection failed(: .*)? after'",
+ok(log_until($node, qr/job $dropped $pending_after: connection failed(: .*)? after [\d.]+ s$/m,
 		30),
 	"a connection closed without an answer: pending, last_error 'connection failed'");
 ok(wait_jobs($node, [ $timeout, $refused, $dropped ], undef, 60), 'the transport jobs finish');
+my %final_error = (
+	timeout => qr/^timed out after (0\.9\d\d|1\.\d{3}) s$/,
+	refused => qr/^could not connect(: .*)? after [\d.]+ s$/,
+	dropped => qr/^connection failed(: .*)? after [\d.]+ s$/);
 for my $case ([ $timeout, 'timeout' ], [ $refused, 'refused' ], [ $dropped, 'dropped' ])
 {
 	my ($id, $what) = @$case;
 	$row = job_row($node, $id);
 	is($row->{status}, 'failed', "$what: failed after max_attempts");
 	is($row->{attempts}, 2, "$what: retried once (attempts 2)");
+	like($row->{last_error}, $final_error{$what}, "$what: last_error of the last attempt");
 }
 is(calls_of($timeout), 2, 'timeout: the service saw both attempts');
 # Each attempt is one POST: libcurl must not send it again by itself on another pooled

@@ -22,7 +22,7 @@ use Time::HiRes qw(usleep time);
 
 our @EXPORT = qw(http_node set_system gs_start gs_stop gs_stats gs_reset gs_url
   free_port register_http enqueue enqueue_many job_row jobs_where wait_jobs poll_until
-  sql_until worker_pid signature_check slurp_log);
+  sql_until log_until worker_pid signature_check slurp_log);
 
 my $json = JSON::PP->new->utf8->canonical;
 my @services;    # generation services still running, killed at END if a test died early
@@ -357,6 +357,17 @@ sub sql_until
 		$timeout_s);
 	diag "sql_until: $sql\nexpected: $expected\nlast output: $last" unless $done;
 	return $done;
+}
+
+# Wait until the node's server log matches $regex (read from byte $offset on, default 0), at
+# most $timeout_s; true when it did. A log line is a record that a state that lasts only until
+# the next attempt did happen.
+sub log_until
+{
+	my ($node, $regex, $timeout_s, $offset) = @_;
+	return poll_until(
+		sub { substr(slurp_log($node->logfile), $offset // 0) =~ $regex },
+		$timeout_s, "server log line $regex");
 }
 
 # PID of the background worker of "postgres" ('' when none runs).
