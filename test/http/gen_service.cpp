@@ -69,6 +69,7 @@ struct Counters
     int64_t rejected = 0;
     int64_t in_flight = 0;
     int64_t max_in_flight = 0;
+    std::map<std::string, int64_t> rejected_why; // by signature_problem()'s reason
     std::map<std::string, int64_t> jobs;
     std::map<std::string, int64_t> paths;
     std::string last = "null"; // JSON
@@ -482,6 +483,7 @@ stats_json()
     std::lock_guard<std::mutex> lock(counters_mutex);
     return "{\"calls\":" + std::to_string(counters.calls) +
            ",\"rejected\":" + std::to_string(counters.rejected) +
+           ",\"rejected_why\":" + counts_json(counters.rejected_why) +
            ",\"in_flight\":" + std::to_string(counters.in_flight) +
            ",\"max_in_flight\":" + std::to_string(counters.max_in_flight) +
            ",\"jobs\":" + counts_json(counters.jobs) + ",\"paths\":" + counts_json(counters.paths) +
@@ -514,6 +516,7 @@ count_call(MHD_Connection *connection, const Request &request, const std::string
     std::string last = "{\"target\":" + json_string(request.target) +
                        ",\"timestamp\":" + header_json(connection, "X-Regen-Timestamp") +
                        ",\"signature\":" + header_json(connection, "X-Regen-Signature") +
+                       ",\"content_type\":" + header_json(connection, "Content-Type") +
                        ",\"body\":" + json_string(request.body) + "}";
 
     std::lock_guard<std::mutex> lock(counters_mutex);
@@ -560,6 +563,7 @@ answer_call(MHD_Connection *connection, const Request &request, const std::strin
         {
             std::lock_guard<std::mutex> lock(counters_mutex);
             counters.rejected++;
+            counters.rejected_why[std::string(problem)]++;
         }
         return respond_error(connection, MHD_HTTP_UNAUTHORIZED, "bad_signature", "why", problem);
     }
