@@ -8,6 +8,8 @@
 #   tap         TAP cluster tests: worker, reloads, leases, crashes, standby, pg_cron (test/tap/)
 #   pgtap       pgTAP suites with pg_prove: schema, privileges, API contract (test/pgtap/)
 #   shim        the HTTP shim's integration tests: its binary, a cluster, curl (test/shim/)
+#   http        HTTP handlers against a generation service of the tests' own: results,
+#               statuses, signatures, concurrency, crashes, reloads (test/http/)
 #   fuzz        the shim's request parsing under libFuzzer for 60 s (test/fuzz/)
 #   load        the shim under wrk for a few seconds per route: no errors, no job lost or run
 #               twice (bench/http_load.sh --check)
@@ -114,6 +116,11 @@ record pgtap "$p" "$f"
 stage shim env REGEN_SHIM_BIN="$shim_bin" bash "$repo/test/shim/run.sh"
 read -r p f < <(count_prove "$logs/shim.log")
 record shim "$p" "$f"
+
+# HTTP handlers' suites use the generation service the unit stage built.
+stage http env REGEN_GENSERVICE_BIN="$build/regen-test-genservice" bash "$repo/test/http/run.sh"
+read -r p f < <(count_prove "$logs/http.log")
+record http "$p" "$f"
 
 # One finding fails the stage; the run itself counts as one test.
 if stage fuzz bash "$repo/test/fuzz/run.sh" 60; then record fuzz 1 0; else record fuzz 0 1; fi

@@ -336,9 +336,55 @@ mask_secret(ErrorData *edata, const char *name, const char *value)
     }
 }
 
+// `text` with the first quoted literal after each mention of setting `name` masked (a logged
+// statement that sets it: "... regen_queue.http_signing_secret = 'new value'"), or nullptr when
+// there is none. The value being set is not the current one, so mask_secret() cannot find it.
+char *
+masked_setting_literal(const char *text, const char *name)
+{
+    if (text == nullptr || strstr(text, name) == nullptr)
+        return nullptr;
+
+    StringInfoData out;
+    bool changed = false;
+    initStringInfo(&out);
+    for (const char *at = text; *at != '\0';)
+    {
+        const char *mention = strstr(at, name);
+        const char *open = mention != nullptr ? strchr(mention + strlen(name), '\'') : nullptr;
+        if (open == nullptr)
+        {
+            appendStringInfoString(&out, at);
+            break;
+        }
+        const char *close = open + 1;
+        while (*close != '\0' && !(*close == '\'' && close[1] != '\''))
+            close += (*close == '\'' ? 2 : 1); // '' is a quote inside the literal
+        appendBinaryStringInfo(&out, at, (int)(open - at));
+        appendStringInfoString(&out, "'********'");
+        changed = true;
+        at = *close == '\0' ? close : close + 1;
+    }
+    return changed ? out.data : nullptr;
+}
+
+void
+mask_setting_statement(ErrorData *edata, const char *name)
+{
+    if (!edata->output_to_server || edata->output_to_client)
+        return;
+    if (char *text = masked_setting_literal(edata->message, name))
+    {
+        edata->message = text;
+        edata->hide_stmt = true;
+    }
+}
+
 void
 mask_secrets(ErrorData *edata)
 {
+    mask_setting_statement(edata, "regen_queue.worker_token");
+    mask_setting_statement(edata, "regen_queue.http_signing_secret");
     mask_secret(edata, "regen_queue.worker_token", guc_worker_token);
     mask_secret(edata, "regen_queue.http_signing_secret", guc_http_signing_secret);
     if (previous_emit_log_hook != nullptr)

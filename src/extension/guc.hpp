@@ -21,7 +21,7 @@ constexpr int kDefaultHttpConcurrency = 16;
 constexpr int kMaxHttpConcurrency = 1000;
 constexpr int kDefaultHttpMaxResponseBytes = 1024 * 1024;
 constexpr int kMinHttpMaxResponseBytes = 1024;
-constexpr int kMaxHttpMaxResponseBytes = 64 * 1024 * 1024;
+constexpr int kMaxHttpMaxResponseBytes = 16 * 1024 * 1024;
 
 extern bool guc_enabled;
 extern int guc_max_jobs_per_drain;

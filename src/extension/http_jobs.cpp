@@ -157,10 +157,10 @@ record_call(std::size_t i, core::DrainCounts &counts)
 
     if (!claim_still_held(id, call.job))
     {
-        ereport(DEBUG1, (errmsg("regen_queue: the call of job %s attempt %d ended after the job "
-                                "was cancelled or claimed again; its verdict is dropped",
-                                DatumGetCString(DirectFunctionCall1(uuid_out, id)),
-                                call.job.attempt)));
+        ereport(DEBUG1,
+                (errmsg("regen_queue: the call of job %s attempt %d ended after the job "
+                        "was cancelled or claimed again; its verdict is dropped",
+                        DatumGetCString(DirectFunctionCall1(uuid_out, id)), call.job.attempt)));
         return;
     }
 
@@ -231,8 +231,8 @@ record_finished(core::DrainCounts &counts)
     if (finished == 0)
         return;
 
-    MemoryContext call_memory =
-        AllocSetContextCreate(CurrentMemoryContext, "regen_queue HTTP call", ALLOCSET_DEFAULT_SIZES);
+    MemoryContext call_memory = AllocSetContextCreate(CurrentMemoryContext, "regen_queue HTTP call",
+                                                      ALLOCSET_DEFAULT_SIZES);
     for (std::size_t i = 0; i < finished; i++)
     {
         MemoryContext old = MemoryContextSwitchTo(call_memory);
@@ -475,7 +475,7 @@ http_pump(core::DrainCounts &counts, int wait_ms, bool stopping)
         call_core([&] { configure(); });
     }
     if (!PostmasterIsAlive())
-        proc_exit(1); // the leases of these jobs expire and they are claimed again
+        proc_exit(1);       // the leases of these jobs expire and they are claimed again
     CHECK_FOR_INTERRUPTS(); // SIGTERM: give_back_at_exit() hands the jobs back
     if (stopping)
     {

@@ -65,8 +65,8 @@ void http_poll();
 // Outside any transaction: start the calls that may start, wait up to wait_ms for answers,
 // record every finished call and renew the leases of the jobs still waiting. Honours a reload,
 // postmaster death and SIGTERM (when the process exits, jobs not called yet go back to the
-// queue and calls in flight fail their attempt as retryable). With `stopping`, jobs whose calls have
-// not started go back to the queue and only the calls in flight are waited for.
+// queue and calls in flight fail their attempt as retryable). With `stopping`, jobs whose calls
+// have not started go back to the queue and only the calls in flight are waited for.
 void http_pump(core::DrainCounts &counts, int wait_ms, bool stopping);
 
 } // namespace regen::pg

@@ -76,6 +76,9 @@ CallResult::outcome() const
 struct Caller::Call
 {
     CallResult result;
+    CURL *easy = nullptr;
+    std::string request_body;
+    std::size_t sent = 0;
     std::size_t max_body = 0;
     bool cut_off = false;
     curl_slist *headers = nullptr;
@@ -83,6 +86,8 @@ struct Caller::Call
     Clock::time_point started = Clock::now();
 
     static size_t on_body(char *data, size_t size, size_t count, void *self);
+    static size_t on_send(char *buffer, size_t size, size_t count, void *self);
+    static int on_seek(void *self, curl_off_t offset, int origin);
     static size_t on_header(char *data, size_t size, size_t count, void *self);
 };
 
@@ -97,8 +102,35 @@ Caller::Call::on_body(char *data, size_t size, size_t count, void *self)
         call->cut_off = true;
         return 0;
     }
+    // A body of known length gets its whole buffer at once: growing by doubling would hold up to
+    // twice each answer while many arrive together.
+    curl_off_t length = -1;
+    if (call->result.body.empty() &&
+        curl_easy_getinfo(call->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) == CURLE_OK &&
+        length > 0 && static_cast<std::size_t>(length) <= call->max_body)
+        call->result.body.reserve(static_cast<std::size_t>(length));
     call->result.body.append(data, bytes);
     return bytes;
+}
+
+size_t
+Caller::Call::on_send(char *buffer, size_t size, size_t count, void *self)
+{
+    auto *call = static_cast<Call *>(self);
+    std::size_t bytes = std::min(size * count, call->request_body.size() - call->sent);
+    std::memcpy(buffer, call->request_body.data() + call->sent, bytes);
+    call->sent += bytes;
+    return bytes;
+}
+
+// The body cannot be sent twice. libcurl resends a request on its own when a reused connection
+// dies before any answer, up to five times; for a POST that may have reached the endpoint, that
+// is for the retry policy to decide, once per attempt. So the call fails (broken connection,
+// retried as an attempt) rather than rewinding.
+int
+Caller::Call::on_seek(void *, curl_off_t, int)
+{
+    return CURL_SEEKFUNC_CANTSEEK;
 }
 
 size_t
@@ -166,6 +198,8 @@ Caller::start(const CallRequest &request)
     CURL *easy = curl_easy_init();
     auto call = std::make_unique<Call>();
     call->result.tag = request.tag;
+    call->easy = easy;
+    call->request_body = request.body;
     call->max_body = impl_->max_body;
 
     call->headers = curl_slist_append(call->headers, "Content-Type: application/json");
@@ -190,7 +224,10 @@ Caller::start(const CallRequest &request)
         curl_easy_setopt(easy, CURLOPT_POST, 1L) == CURLE_OK &&
         curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
                          static_cast<curl_off_t>(request.body.size())) == CURLE_OK &&
-        curl_easy_setopt(easy, CURLOPT_COPYPOSTFIELDS, request.body.c_str()) == CURLE_OK &&
+        curl_easy_setopt(easy, CURLOPT_READFUNCTION, &Call::on_send) == CURLE_OK &&
+        curl_easy_setopt(easy, CURLOPT_READDATA, call.get()) == CURLE_OK &&
+        curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, &Call::on_seek) == CURLE_OK &&
+        curl_easy_setopt(easy, CURLOPT_SEEKDATA, call.get()) == CURLE_OK &&
         curl_easy_setopt(easy, CURLOPT_HTTPHEADER, call->headers) == CURLE_OK &&
         curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, std::max(1L, request.timeout_ms)) == CURLE_OK &&
         curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE,

@@ -97,14 +97,19 @@ for my $case ([ $no_content, '204 No Content' ], [ $empty, '200 with an empty bo
 
 my $not_json = job_with('r_not_json', { query => [ body => 'not%20json' ] });
 my $truncated = job_with('r_truncated', { query => [ body => '%7B%22a%22%3A' ] });
-ok(wait_jobs($node, [ $not_json, $truncated ]), 'the jobs of answers that are not JSON finish');
-for my $case ([ $not_json, 'not json' ], [ $truncated, '{"a":' ])
+# JSON text is UTF-8: a byte that is not would otherwise end up inside the stored jsonb.
+my $not_utf8 = job_with('r_not_utf8', { query => [ body => '%7B%22a%22%3A%22%FF%22%7D' ] });
+ok(wait_jobs($node, [ $not_json, $truncated, $not_utf8 ]),
+	'the jobs of answers that are not JSON finish');
+for my $case ([ $not_json, 'not json' ], [ $truncated, '{"a":' ],
+	[ $not_utf8, '{"a":"\\xFF"}' ])
 {
 	my ($id, $what) = @$case;
 	$row = job_row($node, $id);
 	is($row->{status}, 'failed', "a 200 body '$what' fails the job");
 	is($row->{attempts}, 1, "'$what': at once, no retry (max_attempts 3)");
-	like($row->{last_error} // '', qr/^HTTP 200 with a body that is not JSON: .* after \d+\.\d{3} s$/,
+	like($row->{last_error} // '',
+		qr/^HTTP 200 with a body that is not valid JSON text: .* after \d+\.\d{3} s$/,
 		"'$what': last_error names JSON, the status and the time");
 	is($row->{result}, undef, "'$what': no result");
 	is(gs_stats($service)->{jobs}{$id}, 1, "'$what': the service was called once");

@@ -129,7 +129,17 @@ for my $case ([ $first, 'the first secret' ], [ $second, 'the second secret' ],
 			  . " WHERE query LIKE '%$secret%' AND pid <> pg_backend_pid()"),
 		'0', "no pg_stat_activity query shows $what");
 }
+# A statement that sets a new secret, logged by log_statement, shows it masked too.
+my $rotated = 'rotated-' . join('', map { ('a' .. 'z')[ rand 26 ] } 1 .. 16);
+$node->safe_psql('postgres',
+	"SET log_statement = 'all'; ALTER SYSTEM SET regen_queue.http_signing_secret = '$rotated'");
+$node->safe_psql('postgres',
+	"SET log_statement = 'none'; ALTER SYSTEM RESET regen_queue.http_signing_secret");
+
 my $log = slurp_log($node->logfile);
+ok($log =~ /statement: ALTER SYSTEM SET regen_queue\.http_signing_secret = '\*{8}'/,
+	'a logged statement that sets the secret shows it masked');
+ok($log !~ /\Q$rotated\E/, 'the server log never shows a secret being set');
 # ok() rather than like(): a failure must not print the log, the secrets with it.
 ok($log =~ /regen_queue: job \S+ attempt 1 of 3 failed, job is now failed: HTTP 401/,
 	'the server log has the rejected attempts');
