@@ -67,6 +67,7 @@ rq_prove_suite() {
     fi
 
     cp -r "$RQ_PROVE_REPO/test/$suite" "$work/$suite"
+    cp -r "$RQ_PROVE_REPO/test/perl" "$work/perl" # helpers the suites share
     chown -R postgres: "$work"
 
     local tests=() name file
@@ -79,7 +80,7 @@ rq_prove_suite() {
     # shellcheck disable=SC2086 # PROVE_FLAGS holds several words on purpose
     (cd "$work" && runuser -u postgres -- env \
         PATH="$RQ_PROVE_PGBIN:$PATH" \
-        PERL5LIB="$RQ_PROVE_PGXS/src/test/perl:$work/$suite${PERL5LIB:+:$PERL5LIB}" \
+        PERL5LIB="$RQ_PROVE_PGXS/src/test/perl:$work/$suite:$work/perl${PERL5LIB:+:$PERL5LIB}" \
         PG_REGRESS="$RQ_PROVE_PGXS/src/test/regress/pg_regress" \
         TESTDIR="$work" \
         "$bin_var=$bin" \

@@ -20,6 +20,7 @@ use IPC::Run;
 use JSON::PP;
 use POSIX qw(:sys_wait_h);
 use PostgreSQL::Test::Cluster;
+use RegenSettings;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
@@ -78,41 +79,6 @@ REVOKE EXECUTE ON FUNCTION public.h(regen_queue.job_queue) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.h(regen_queue.job_queue) TO shim;
 });
 	return $node;
-}
-
-# ALTER SYSTEM SET (or RESET, for undef) regen_queue.<name> for each pair, reload, and wait
-# until a new session sees every value (the postmaster has then signalled its children, so
-# the shim's pooled sessions apply it before their next statement).
-sub set_system
-{
-	my ($node, %settings) = @_;
-	my $sql = "SET log_statement = 'none';\n";
-
-	for my $name (sort keys %settings)
-	{
-		my $value = $settings{$name};
-		$sql .=
-		  defined $value
-		  ? "ALTER SYSTEM SET regen_queue.$name = '$value';\n"
-		  : "ALTER SYSTEM RESET regen_queue.$name;\n";
-	}
-	$node->safe_psql('postgres', $sql . 'SELECT pg_reload_conf();');
-
-	my $deadline = time() + 30;
-	for my $name (sort keys %settings)
-	{
-		my $want = $settings{$name};
-		my $got;
-		while (1)
-		{
-			$got = $node->safe_psql('postgres', "SHOW regen_queue.$name");
-			last if defined $want ? $got eq $want : 1;
-			BAIL_OUT("regen_queue.$name did not become '$want' (it is '$got')")
-			  if time() > $deadline;
-			usleep(100_000);
-		}
-	}
-	return;
 }
 
 sub new_plan_id
