@@ -31,6 +31,7 @@ int guc_drain_interval_ms = kDefaultDrainIntervalMs;
 int guc_lease_timeout_s = kDefaultLeaseTimeoutS;
 int guc_job_timeout_ms = 0;
 char *guc_worker_role = nullptr;
+int guc_retention_s = kDefaultRetentionS;
 char *guc_http_endpoint = nullptr;
 int guc_http_timeout_ms = kDefaultHttpTimeoutMs;
 int guc_http_concurrency = kDefaultHttpConcurrency;
@@ -241,6 +242,13 @@ define_worker_settings()
         "0 means no limit. A cancelled handler fails its attempt with 57014, which is retried.",
         &guc_job_timeout_ms, 0, 0, kMaxJobTimeoutMs, PGC_SUSET, GUC_UNIT_MS, nullptr, nullptr,
         nullptr);
+
+    DefineCustomIntVariable(
+        "regen_queue.retention", "How long finished jobs are kept before the worker deletes them.",
+        "Completed and failed jobs older than this (by completed_at) are deleted in bounded "
+        "batches; 0 keeps them forever.",
+        &guc_retention_s, kDefaultRetentionS, 0, kMaxRetentionS, PGC_SIGHUP, GUC_UNIT_S, nullptr,
+        nullptr, nullptr);
 
     DefineCustomIntVariable("regen_queue.lease_timeout",
                             "How long a claimed job may run before it is reclaimed as abandoned.",

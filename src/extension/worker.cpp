@@ -10,6 +10,7 @@
 
 #include "drain.hpp"
 #include "http_jobs.hpp"
+#include "retention.hpp"
 #include "guc.hpp"
 #include "wakeup.hpp"
 
@@ -267,6 +268,7 @@ drain_once(const char *database, int &failed_drains)
             core::DrainCounts counts = drain_jobs(options, nullptr);
             // Drain again at once after a full drain, and when calls were left in flight.
             budget_used_up = counts.processed >= options.max_jobs || !http_idle();
+            prune_finished_jobs_if_due();
         }
         failed_drains = 0;
     }
