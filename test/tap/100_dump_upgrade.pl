@@ -244,7 +244,8 @@ SELECT regen_enqueue(gen_random_uuid(), '{"topic": "lowest priority"}', NULL, -1
                      max_attempts => 1);
 SELECT regen_enqueue(gen_random_uuid(), '{"topic": "a summary"}', job_type => 'summary_rebuild');
 SELECT regen_enqueue(gen_random_uuid(), NULL);
-SELECT regen_enqueue(gen_random_uuid(), '{"topic": "next week"}', run_at => now() + interval '7 days');
+SELECT regen_enqueue(gen_random_uuid(), '{"topic": "next week"}',
+                     run_at => now() + interval '7 days');
 SELECT regen_enqueue(gen_random_uuid(), '{"topic": "remote"}', run_at => now() + interval '30 days',
                      job_type => 'remote_generation');
 SELECT regen_enqueue(gen_random_uuid(), '{"topic": "remote default"}',
@@ -398,7 +399,7 @@ if (-d 'src/sql')
 	is(join(' ', sort { version_cmp($a, $b) } keys %named),
 		$all_versions, 'the installed versions are those of the scripts in src/sql');
 }
-cmp_ok(scalar @versions, '>=', 2, "released versions before $default_version: @versions");
+cmp_ok(scalar @versions, '>=', 2, "at least two versions are available: @versions");
 is($versions[-1], $default_version, 'the default version is the newest');
 
 # Order of two dotted version numbers.
