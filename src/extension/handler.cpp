@@ -36,21 +36,9 @@ lookup_registration(const char *job_type, MemoryContext memory)
     static const Oid types[] = {TEXTOID};
     Datum args[] = {text_datum(job_type)};
     Registration found;
-    Oid user;
-    int context;
 
-    GetUserIdAndSecContext(&user, &context);
-    SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, context | SECURITY_LOCAL_USERID_CHANGE);
-    PG_TRY();
-    {
-        exec_plan(keep_plan(&lookup_plan, sql::kLookupHandler, 1, types), args, SPI_OK_SELECT,
-                  true);
-    }
-    PG_FINALLY();
-    {
-        SetUserIdAndSecContext(user, context);
-    }
-    PG_END_TRY();
+    exec_plan_as_superuser(keep_plan(&lookup_plan, sql::kLookupHandler, 1, types), args,
+                           SPI_OK_SELECT, true);
     if (SPI_processed == 0)
         return found;
 

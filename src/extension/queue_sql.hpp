@@ -168,20 +168,6 @@ SELECT max_attempts FROM regen_queue.job_queue
    FOR UPDATE
 )SQL";
 
-// $1 retention in seconds, $2 batch size: one bounded batch of finished jobs older than the
-// retention, oldest first (job_queue_finished_idx). SKIP LOCKED: a job being retried or
-// cancelled right now is left for the next batch, and nobody waits for the pruning.
-constexpr const char *kPruneFinishedJobs = R"SQL(
-WITH doomed AS (
-    SELECT id FROM regen_queue.job_queue
-     WHERE status IN ('completed', 'failed')
-       AND completed_at < statement_timestamp() - $1 * interval '1 second'
-     ORDER BY completed_at
-     LIMIT $2
-       FOR UPDATE SKIP LOCKED)
-DELETE FROM regen_queue.job_queue j USING doomed WHERE j.id = doomed.id
-)SQL";
-
 // $1 job type, $2 plan, $3 user, $4 priority, $5 max attempts, $6 payload, $7 run at.
 constexpr const char *kInsertJob = R"SQL(
 INSERT INTO regen_queue.job_queue AS j

@@ -2,13 +2,7 @@
 
 #include "drain.hpp"
 #include "guc.hpp"
-#include "queue_sql.hpp"
 #include "spi_plan.hpp"
-
-extern "C"
-{
-#include "catalog/pg_authid.h"
-}
 
 namespace regen::pg
 {
@@ -16,31 +10,32 @@ namespace regen::pg
 namespace
 {
 
-SPIPlanPtr prune_plan = nullptr;
 TimestampTz last_pass = 0;
 bool more_left = false; // the last pass stopped at its bound with rows left to delete
 
+// One batch through regen_prune(), the operators' own function, in the extension's schema
+// (looked up each time: the extension may have been created again elsewhere). As the bootstrap
+// superuser: the worker role need not be allowed to prune. Needs SPI.
 int64
 prune_batch()
 {
-    static const Oid types[] = {INT4OID, INT4OID};
+    static Oid types[] = {INT4OID, INT4OID};
     Datum args[] = {Int32GetDatum(guc_retention_s), Int32GetDatum(kPruneBatch)};
-    Oid user;
-    int context;
+    if (SPI_execute("SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e"
+                    " JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
+                    " WHERE e.extname = 'regen_queue'",
+                    true, 1) != SPI_OK_SELECT ||
+        SPI_processed != 1)
+        elog(ERROR, "the schema of extension regen_queue was not found");
+    const char *call = psprintf("SELECT %s.regen_prune($1 * interval '1 second', $2)",
+                                SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 
-    // The registry's owner prunes, not the worker role, which may not delete jobs.
-    GetUserIdAndSecContext(&user, &context);
-    SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, context | SECURITY_LOCAL_USERID_CHANGE);
-    PG_TRY();
-    {
-        exec_plan(keep_plan(&prune_plan, sql::kPruneFinishedJobs, 2, types), args, SPI_OK_DELETE);
-    }
-    PG_FINALLY();
-    {
-        SetUserIdAndSecContext(user, context);
-    }
-    PG_END_TRY();
-    return (int64)SPI_processed;
+    SPIPlanPtr plan = SPI_prepare(call, 2, types);
+    if (plan == nullptr)
+        elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+    exec_plan_as_superuser(plan, args, SPI_OK_SELECT);
+    bool isnull;
+    return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
 } // namespace
@@ -59,8 +54,7 @@ prune_finished_jobs_if_due()
 
     int64 removed = 0;
     int64 batch = kPruneBatch;
-    int batches = 0;
-    for (; batches < kPruneBatchesPerPass && batch == kPruneBatch; batches++)
+    for (int batches = 0; batches < kPruneBatchesPerPass && batch == kPruneBatch; batches++)
     {
         CHECK_FOR_INTERRUPTS();
         begin_unit("regen_queue: pruning finished jobs");
@@ -71,9 +65,9 @@ prune_finished_jobs_if_due()
     more_left = batch == kPruneBatch;
     if (removed > 0)
         ereport(LOG, (errmsg("regen_queue: pruned %lld finished jobs older than "
-                             "regen_queue.retention (%d s)%s",
-                             (long long)removed, guc_retention_s,
-                             more_left ? "; more are left for the next pass" : "")));
+                             "regen_queue.retention (%d s)",
+                             (long long)removed, guc_retention_s),
+                      more_left ? errdetail("More are left for the next pass.") : 0));
 }
 
 } // namespace regen::pg

@@ -1,6 +1,11 @@
 // Prepared statements kept for the life of the process.
 #include "spi_plan.hpp"
 
+extern "C"
+{
+#include "catalog/pg_authid.h"
+}
+
 namespace regen::pg
 {
 
@@ -27,6 +32,25 @@ exec_plan(SPIPlanPtr plan, const Datum *values, int expected, bool read_only)
     if (rc != expected)
         elog(ERROR, "SPI_execute_plan returned %s, expected %s", SPI_result_code_string(rc),
              SPI_result_code_string(expected));
+}
+
+void
+exec_plan_as_superuser(SPIPlanPtr plan, const Datum *values, int expected, bool read_only)
+{
+    Oid user;
+    int context;
+
+    GetUserIdAndSecContext(&user, &context);
+    SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, context | SECURITY_LOCAL_USERID_CHANGE);
+    PG_TRY();
+    {
+        exec_plan(plan, values, expected, read_only);
+    }
+    PG_FINALLY();
+    {
+        SetUserIdAndSecContext(user, context);
+    }
+    PG_END_TRY();
 }
 
 } // namespace regen::pg

@@ -12,6 +12,12 @@ SPIPlanPtr keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *ar
 // Run a kept plan with no NULL arguments; raise an error unless SPI reports `expected`.
 void exec_plan(SPIPlanPtr plan, const Datum *values, int expected, bool read_only = false);
 
+// exec_plan() as the bootstrap superuser, the current user restored however it ends: for what
+// a drain reads or maintains that its own role need not be allowed to. Security-restricted
+// in the same way as the caller.
+void exec_plan_as_superuser(SPIPlanPtr plan, const Datum *values, int expected,
+                            bool read_only = false);
+
 // A text Datum from a C string, in the current memory context.
 inline Datum
 text_datum(const char *s)
