@@ -1,4 +1,5 @@
-// Shared memory through which an enqueue wakes the database worker as soon as it commits.
+// Shared memory of the database workers: the latch through which an enqueue wakes a worker as
+// soon as it commits, and the note a worker leaves when it quits its database on purpose.
 #include "wakeup.hpp"
 
 #include "guc.hpp"
@@ -27,6 +28,7 @@ struct WakeupShared
 {
     slock_t mutex;
     WorkerSlot slots[kMaxWorkerDatabases];
+    bool left[kMaxWorkerDatabases]; // outlives the slot's latch, until the launcher reads it
 };
 
 WakeupShared *shared = nullptr;
@@ -59,6 +61,8 @@ on_shmem_startup()
         SpinLockInit(&shared->mutex);
         for (auto &slot : shared->slots)
             slot = {InvalidOid, nullptr};
+        for (bool &left : shared->left)
+            left = false;
     }
     LWLockRelease(AddinShmemInitLock);
 }
@@ -135,6 +139,30 @@ publish_worker_latch(int slot)
     shared->slots[slot] = {MyDatabaseId, MyLatch};
     SpinLockRelease(&shared->mutex);
     on_shmem_exit(withdraw_latch, Int32GetDatum(slot));
+}
+
+void
+note_worker_left(int slot)
+{
+    if (shared == nullptr || slot < 0 || slot >= kMaxWorkerDatabases)
+        return;
+    SpinLockAcquire(&shared->mutex);
+    shared->left[slot] = true;
+    SpinLockRelease(&shared->mutex);
+}
+
+bool
+take_worker_left_note(int slot)
+{
+    bool left = false;
+
+    if (shared == nullptr || slot < 0 || slot >= kMaxWorkerDatabases)
+        return false;
+    SpinLockAcquire(&shared->mutex);
+    left = shared->left[slot];
+    shared->left[slot] = false;
+    SpinLockRelease(&shared->mutex);
+    return left;
 }
 
 } // namespace regen::pg

@@ -1,4 +1,5 @@
-// Shared memory through which an enqueue wakes the database worker as soon as it commits.
+// Shared memory of the database workers: the latch through which an enqueue wakes a worker as
+// soon as it commits, and the note a worker leaves when it quits its database on purpose.
 //
 // Exists only when regen_queue is in shared_preload_libraries; without it the wake-up is a
 // no-op and jobs wait for the next drain.
@@ -17,5 +18,10 @@ void wake_worker_on_commit();
 
 // The database worker in slot `slot` publishes its latch (and withdraws it when it exits).
 void publish_worker_latch(int slot);
+
+// A database worker that leaves its database on purpose (someone drops, renames or copies it)
+// notes it in its slot; the launcher takes the note and restarts it without counting a failure.
+void note_worker_left(int slot);
+bool take_worker_left_note(int slot);
 
 } // namespace regen::pg

@@ -16,8 +16,10 @@
 
 extern "C"
 {
+#include "catalog/pg_database.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
+#include "storage/lock.h"
 #include "tcop/tcopprot.h"
 #include "utils/acl.h"
 #include "utils/varlena.h"
@@ -35,6 +37,9 @@ constexpr int kLauncherRestartS = 5;
 constexpr int kWorkerBackoffMaxS = 60;
 constexpr int kLauncherTickMs = 1000;
 constexpr int64 kStableRunUs = 60 * USECS_PER_SEC;
+// How often an idle database worker checks whether someone wants its database to itself. DROP
+// DATABASE and ALTER DATABASE ... RENAME wait 5 s for other sessions to leave, then give up.
+constexpr long kDatabaseCheckMs = 1000;
 
 struct DatabaseWorker
 {
@@ -147,7 +152,7 @@ start_worker(DatabaseWorker &worker, int slot)
 
 // Notice an exited worker and schedule its restart with exponential backoff.
 void
-collect_exited_worker(DatabaseWorker &worker)
+collect_exited_worker(DatabaseWorker &worker, int slot)
 {
     pid_t pid;
 
@@ -157,7 +162,10 @@ collect_exited_worker(DatabaseWorker &worker)
     TimestampTz now = GetCurrentTimestamp();
     pfree(worker.handle);
     worker.handle = nullptr;
-    worker.failures = (now - worker.started_at >= kStableRunUs) ? 1 : worker.failures + 1;
+    if (take_worker_left_note(slot) || now - worker.started_at >= kStableRunUs)
+        worker.failures = 1; // leaving a database that is being dropped is no failure
+    else
+        worker.failures++;
 
     int delay_s = Min(kWorkerBackoffMaxS, 1 << Min(worker.failures - 1, 6));
     worker.next_start = now + (int64)delay_s * USECS_PER_SEC;
@@ -182,7 +190,7 @@ reconcile_workers()
 
         if (worker.database[0] == '\0')
             continue;
-        collect_exited_worker(worker);
+        collect_exited_worker(worker, slot);
 
         if (!worker.wanted)
         {
@@ -289,6 +297,30 @@ drain_once(const char *database, int &failed_drains)
     return budget_used_up;
 }
 
+// DROP DATABASE, ALTER DATABASE ... RENAME and CREATE DATABASE ... TEMPLATE lock the database
+// against new connections, then wait a few seconds for the sessions in it to leave. The worker
+// is not a session anyone can ask to leave, so it watches for that lock and goes; the launcher
+// starts it again with backoff, and its next start finds the database gone, renamed or free.
+void
+leave_if_database_wanted(const char *database, int slot)
+{
+    LOCKTAG tag;
+
+    SET_LOCKTAG_OBJECT(tag, InvalidOid, DatabaseRelationId, MyDatabaseId, 0);
+    // The lock every new connection takes on its database: refused only while such a command
+    // holds the database. Not waited for, and held by the session for an instant only.
+    if (LockAcquire(&tag, RowExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL)
+    {
+        LockRelease(&tag, RowExclusiveLock, true);
+        return;
+    }
+    ereport(LOG, (errmsg("regen_queue worker leaves database \"%s\": another session is "
+                         "dropping, renaming or copying it",
+                         database)));
+    note_worker_left(slot);
+    proc_exit(0);
+}
+
 // Take on regen_queue.worker_role, if set, as the session user: handlers run as that role.
 // The worker connects as the bootstrap superuser, so the role need not be able to log in.
 void
@@ -367,18 +399,27 @@ regen_database_worker_main(Datum arg)
     ereport(LOG, (errmsg("regen_queue worker started for database \"%s\"", database)));
 
     int failed_drains = 0;
+    bool drain_now = true;
+    TimestampTz next_drain = 0;
     for (;;)
     {
         CHECK_FOR_INTERRUPTS();
         reload_config_if_asked();
-        if (drain_once(database, failed_drains))
-            continue; // more jobs may be due right away
+        leave_if_database_wanted(database, slot);
+        if (drain_now || GetCurrentTimestamp() >= next_drain)
+        {
+            if (drain_once(database, failed_drains))
+                continue; // more jobs may be due right away
+            long interval_ms = guc_drain_interval_ms;
+            if (failed_drains > 0)
+                interval_ms = Max(interval_ms, (long)drain_backoff_ms(failed_drains));
+            next_drain = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), interval_ms);
+        }
 
-        long wait_ms = guc_drain_interval_ms;
-        if (failed_drains > 0)
-            wait_ms = Max(wait_ms, (long)drain_backoff_ms(failed_drains));
-        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms,
-                        PG_WAIT_EXTENSION);
+        long wait_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_drain);
+        int events = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+                               Min(wait_ms, kDatabaseCheckMs), PG_WAIT_EXTENSION);
         ResetLatch(MyLatch);
+        drain_now = (events & WL_LATCH_SET) != 0; // an enqueue's wake-up or a reload
     }
 }
