@@ -3,6 +3,7 @@
 #include "guc.hpp"
 #include "job_state.hpp"
 #include "queue_sql.hpp"
+#include "server_text.hpp"
 #include "spi_plan.hpp"
 #include "wakeup.hpp"
 
@@ -54,7 +55,7 @@ kind_of(const JsonbValue &value, char **text)
         case jbvNull:
             return core::JsonKind::Null;
         case jbvString:
-            *text = pnstrdup(value.val.string.val, value.val.string.len);
+            *text = text_for_core(value.val.string.val, value.val.string.len);
             return core::JsonKind::String;
         case jbvNumeric:
             *text = DatumGetCString(
@@ -91,7 +92,7 @@ flatten_overrides(Jsonb *overrides)
     while ((token = JsonbIteratorNext(&it, &value, true)) != WJB_DONE)
     {
         if (token == WJB_KEY)
-            flat.keys[flat.count] = pnstrdup(value.val.string.val, value.val.string.len);
+            flat.keys[flat.count] = text_for_core(value.val.string.val, value.val.string.len);
         else if (token == WJB_VALUE)
         {
             flat.kinds[flat.count] = kind_of(value, &flat.texts[flat.count]);
@@ -154,11 +155,11 @@ payload_from_overrides(Jsonb *overrides)
             detail = malloc_copy(result.detail);
             payload = malloc_copy("{\"overrides\": " + result.normalized_json + "}");
         });
-    field = adopt(field);
-    detail = adopt(detail);
+    field = text_from_core(adopt(field));
+    detail = text_from_core(adopt(detail));
     if (problem != core::OverrideProblem::None)
         field = shown_name(field);
-    payload = adopt(payload);
+    payload = text_from_core(adopt(payload));
 
     // The field also goes in the error's column-name field, for clients that must not parse
     // messages (the HTTP shim's "field").

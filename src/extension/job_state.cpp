@@ -3,6 +3,7 @@
 
 #include "core_call.hpp"
 #include "queue_sql.hpp"
+#include "server_text.hpp"
 #include "spi_plan.hpp"
 
 #include "../core/text_clean.hpp"
@@ -13,6 +14,7 @@ extern "C"
 #include "utils/array.h"
 #include "utils/fmgroids.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 }
 
 #include <algorithm>
@@ -102,16 +104,28 @@ report_failed_attempt(Datum id, int attempt, int max_attempts, const char *statu
 char *
 cleaned_text(const char *text, std::size_t max_bytes)
 {
+    const char *in = text_for_core(text, (int)strlen(text));
     char *out = static_cast<char *>(palloc(max_bytes + 1));
 
     call_core(
         [&]
         {
-            std::string cleaned = core::clean_error_text(text, max_bytes);
+            std::string cleaned = core::clean_error_text(in, max_bytes);
             memcpy(out, cleaned.data(), cleaned.size());
             out[cleaned.size()] = '\0';
         });
-    return out;
+    char *result = text_from_core(out);
+
+    // Back in an encoding other than UTF-8, a character may take more bytes than it did there.
+    int len = (int)strlen(result);
+    if ((std::size_t)len > max_bytes && max_bytes >= 3)
+    {
+        int keep = pg_mbcliplen(result, len, (int)max_bytes - 3);
+        strcpy(result + keep, "...");
+    }
+    else if ((std::size_t)len > max_bytes)
+        result[pg_mbcliplen(result, len, (int)max_bytes)] = '\0';
+    return result;
 }
 
 char *
@@ -123,11 +137,15 @@ describe_error(const ErrorData *edata)
     // handler's error text may be any size.
     constexpr int kPartBytes = (int)core::kMaxErrorBytes;
 
+    // Cut at a character boundary of the database's encoding, which may not be UTF-8.
+    const char *message = edata->message ? edata->message : "(no message)";
     initStringInfo(&buf);
-    appendStringInfo(&buf, "%s: %.*s", unpack_sql_state(edata->sqlerrcode), kPartBytes,
-                     edata->message ? edata->message : "(no message)");
+    appendStringInfo(&buf, "%s: %.*s", unpack_sql_state(edata->sqlerrcode),
+                     pg_mbcliplen(message, (int)strlen(message), kPartBytes), message);
     if (edata->detail)
-        appendStringInfo(&buf, " (%.*s)", kPartBytes, edata->detail);
+        appendStringInfo(&buf, " (%.*s)",
+                         pg_mbcliplen(edata->detail, (int)strlen(edata->detail), kPartBytes),
+                         edata->detail);
     return cleaned_text(buf.data, core::kMaxErrorBytes);
 }
 
