@@ -583,7 +583,7 @@ end_unit()
 void
 prepare_drain_session()
 {
-    SetConfigOption("search_path", kDrainSearchPath, PGC_SUSET, PGC_S_SESSION);
+    SetConfigOption("search_path", kPinnedSearchPath, PGC_SUSET, PGC_S_SESSION);
     // The claim relies on READ COMMITTED: under REPEATABLE READ a FOR UPDATE SKIP LOCKED that
     // meets a row claimed and committed by another drain since its snapshot fails with 40001
     // instead of skipping it. A database or role default must not change that.

@@ -29,11 +29,7 @@ struct DrainOptions
     bool leave_calls_in_flight = false;
 };
 
-// The search_path of a drain process: queue statements and handlers that do not set their own
-// see no schema an unprivileged role could have put objects in.
-constexpr const char *kDrainSearchPath = "pg_catalog, pg_temp";
-
-// Settle the session of a process that drains: pin its search_path to kDrainSearchPath.
+// Settle the session of a process that drains: pin its search_path to kPinnedSearchPath.
 void prepare_drain_session();
 
 // Run one drain in the connected database, outside any transaction: each batch's claim and

@@ -166,11 +166,14 @@ extern "C"
             ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
                             errmsg("job_id and attempt must not be null")));
 
+        // Called from SQL with the caller's search_path, which must not pick our operators.
+        int settings_level = pin_search_path();
         SPI_connect();
         bool changed =
             complete_job(PG_GETARG_DATUM(0), PG_GETARG_INT32(1),
                          PG_ARGISNULL(2) ? (Datum)0 : PG_GETARG_DATUM(2), PG_ARGISNULL(2));
         SPI_finish();
+        restore_search_path(settings_level);
         PG_RETURN_BOOL(changed);
     }
 
@@ -190,6 +193,7 @@ extern "C"
         static const Oid types[] = {UUIDOID, INT4OID};
         const char *status = nullptr;
 
+        int settings_level = pin_search_path(); // as in complete_job()
         SPI_connect();
         Datum lock_args[] = {id, Int32GetDatum(attempt)};
         exec_plan(keep_plan(&lock_attempt_plan, regen::pg::sql::kLockJobAttempt, 2, types),
@@ -202,6 +206,7 @@ extern "C"
             status = fail_job(id, attempt, max_attempts, kind, error_text);
         }
         SPI_finish();
+        restore_search_path(settings_level);
 
         if (status == nullptr)
             PG_RETURN_NULL();

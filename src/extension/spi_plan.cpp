@@ -53,4 +53,19 @@ exec_plan_as_superuser(SPIPlanPtr plan, const Datum *values, int expected, bool 
     PG_END_TRY();
 }
 
+int
+pin_search_path()
+{
+    int level = NewGUCNestLevel();
+    (void)set_config_option("search_path", kPinnedSearchPath, PGC_USERSET, PGC_S_SESSION,
+                            GUC_ACTION_SAVE, true, 0, false);
+    return level;
+}
+
+void
+restore_search_path(int level)
+{
+    AtEOXact_GUC(true, level);
+}
+
 } // namespace regen::pg
