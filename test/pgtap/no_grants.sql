@@ -131,7 +131,7 @@ SELECT g.name, s.what, format(s.template, g.name, g.value) AS statement,
                ('function SET', 'CREATE FUNCTION pg_temp.pgtap_probe() RETURNS int '
                                 || 'LANGUAGE sql SET %s = %L RETURN 1')) AS s(what, template);
 
-SELECT plan(37 + (SELECT 2 * count(*)::integer FROM rq_calls)
+SELECT plan(38 + (SELECT 2 * count(*)::integer FROM rq_calls)
                + (SELECT 2 * count(*)::integer FROM rq_table_statements)
                + (SELECT count(*)::integer FROM rq_guc_statements));
 SELECT pgtap_fixtures.share_pgtap_state('pgtap_nobody', 'pgtap_usage_only', 'pgtap_reader');
@@ -144,6 +144,16 @@ GRANT SELECT ON rq_calls, rq_table_statements, rq_guc_statements
 
 SELECT is_empty('SELECT signature FROM rq_calls WHERE NOT has_samples',
                 'every argument type of the extension''s functions has a sample value');
+-- Also functions that are not members of the extension but live in its schemas under its
+-- names (an update script that created one without REVOKE would leave PUBLIC's default EXECUTE).
+SELECT is_empty($$SELECT p.oid::regprocedure FROM pg_proc p,
+                         aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+                   WHERE a.grantee = 0
+                     AND (p.pronamespace = 'regen_queue'::regnamespace
+                          OR (p.pronamespace = (SELECT extnamespace FROM pg_extension
+                                                 WHERE extname = 'regen_queue')
+                              AND p.proname LIKE 'regen\_%'))$$,
+                'PUBLIC may execute no function in schema regen_queue and no regen_* function');
 
 SET ROLE pgtap_nobody;
 SELECT throws_ok(statement, '42501', NULL, 'pgtap_nobody: ' || signature) FROM rq_calls
