@@ -8,9 +8,10 @@
 -- named uuid, text, jsonb ...) - each of which counts its calls in a sequence. Every API
 -- function is then called, with that schema first in search_path (before pg_catalog) and
 -- then last (after public, pg_catalog implicitly first), as a superuser and as each role of
--- the README's grants for its functions, with role defaults that reach the drain processes;
--- no shadow may be called and every answer must be the right one. Controls show that the
--- shadows do catch unqualified names under both paths.
+-- the README's grants for its functions, drains also with the path as a default of the role
+-- that logged in (which drain processes apply); no shadow may be called and every answer must
+-- be the right one. Controls show that the shadows do catch unqualified names under both
+-- paths.
 --
 -- The drains must see committed jobs, so this suite runs in autocommit; it drops what it
 -- created when it ends. search_path_calls.psql holds the calls, run once per path.
