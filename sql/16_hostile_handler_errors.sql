@@ -112,6 +112,9 @@ INSERT INTO regress_errors.cases (n, name, sqlstate, message, detail, hint, expe
     (18, 'empty message', 'P0001', '', NULL, NULL, 'P0001: '),
     (19, 'permanent, of 5 MB', 'RQ001', repeat('p', 5000000), repeat('q', 5000000), NULL,
      'RQ001: ' || repeat('p', 3990) || '...');
+-- An empty detail adds nothing.
+INSERT INTO regress_errors.cases (n, name, sqlstate, message, detail, hint, expected) VALUES
+    (21, 'empty detail', 'P0001', 'x', '', NULL, 'P0001: x');
 -- A statement of 5 MB that fails: its text is in the error's CONTEXT, which is not kept.
 INSERT INTO regress_errors.cases (n, name, statement, expected) VALUES
     (20, 'context of 5 MB', 'SELECT 1 / 0 /* ' || repeat('c', 5000000) || ' */',

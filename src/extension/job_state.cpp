@@ -142,7 +142,7 @@ describe_error(const ErrorData *edata)
     initStringInfo(&buf);
     appendStringInfo(&buf, "%s: %.*s", unpack_sql_state(edata->sqlerrcode),
                      pg_mbcliplen(message, (int)strlen(message), kPartBytes), message);
-    if (edata->detail)
+    if (edata->detail && edata->detail[0] != '\0')
         appendStringInfo(&buf, " (%.*s)",
                          pg_mbcliplen(edata->detail, (int)strlen(edata->detail), kPartBytes),
                          edata->detail);
