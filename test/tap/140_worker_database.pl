@@ -1,8 +1,8 @@
 # The worker's database goes away under it: missing from the start, dropped WITH (FORCE) while
 # the worker idles or runs a job, dropped without FORCE, renamed, or copied as a template. DROP,
-# RENAME and CREATE DATABASE ... TEMPLATE finish within seconds, the log names the database and
-# the launcher retries with a growing backoff, the cluster never restarts, and jobs of a renamed
-# database are all kept and run once there.
+# RENAME and CREATE DATABASE ... TEMPLATE finish within seconds, also in the middle of a backlog,
+# the log names the database and the launcher retries with a growing backoff, the cluster never
+# restarts, and jobs of a renamed database are all kept and run once there.
 use strict;
 use warnings;
 
@@ -23,10 +23,11 @@ my $max_ddl_s = 10;
 my $node = rq_node('dbfaults',
 	    "regen_queue.databases = 'rq_missing'\n"
 	  . "regen_queue.drain_interval = 200ms\n"
+	  . "regen_queue.lease_timeout = 2s\n"
 	  . "restart_after_crash = on\n");
 my $postmaster_start = $node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()');
 
-my @present = qw(rq_force_idle rq_force_busy rq_plain rq_old_name rq_template);
+my @present = qw(rq_force_idle rq_force_busy rq_plain rq_backlog rq_old_name rq_template);
 for my $db (@present)
 {
 	$node->safe_psql('postgres', "CREATE DATABASE $db");
@@ -172,6 +173,29 @@ $took{'DROP, worker idle'} = $took;
 ok(left_on_its_own('rq_plain', $log_offset), 'the worker logged that it left rq_plain');
 $vanished{rq_plain} = $log_offset;
 
+# --- ALTER DATABASE ... RENAME TO in the middle of a backlog --------------------------------
+
+my $backlog = 3000;
+$node->safe_psql('rq_backlog',
+	"SELECT count(regen_enqueue(gen_random_uuid(), '{\"topic\": \"slow\"}'))"
+	  . " FROM generate_series(1, $backlog)");
+ok( poll_until(
+		$node, 'rq_backlog',
+		"SELECT count(*) FILTER (WHERE status = 'completed') > 0"
+		  . " AND count(*) FILTER (WHERE status = 'pending') > $backlog / 2"
+		  . " FROM regen_queue.job_queue",
+		't', 30),
+	'the worker of rq_backlog is in the middle of a backlog of slow jobs');
+$log_offset = -s $node->logfile;
+($took, $sqlstate) = timed('ALTER DATABASE rq_backlog RENAME TO rq_backlog_renamed');
+is($sqlstate, '', 'ALTER DATABASE RENAME succeeds while the worker drains a backlog');
+ok($took < $max_ddl_s, sprintf('and takes %.2f s, less than %d s', $took, $max_ddl_s));
+$took{'RENAME, worker draining a backlog'} = $took;
+ok(left_on_its_own('rq_backlog', $log_offset), 'the worker logged that it left rq_backlog');
+$vanished{rq_backlog} = $log_offset;
+is($node->safe_psql('rq_backlog_renamed', 'SELECT count(*) FROM regen_queue.job_queue'),
+	$backlog, 'every job of the backlog is still there');
+
 # --- ALTER DATABASE ... RENAME TO: the jobs move with the database ---------------------------
 
 my @done = map { rq_enqueue($node, 'rq_old_name', qq({"topic": "before $_"})) } 1 .. 4;
@@ -211,7 +235,8 @@ is($node->safe_psql('rq_new_name', $rows_sql),
 	$rows_before, 'every job row is still there after the rename, unchanged');
 $node->safe_psql(
 	'postgres', q{
-ALTER SYSTEM SET regen_queue.databases = 'rq_missing, rq_new_name, rq_template';
+ALTER SYSTEM SET regen_queue.databases =
+    'rq_missing, rq_new_name, rq_backlog_renamed, rq_template';
 ALTER SYSTEM RESET regen_queue.max_jobs_per_drain;
 SELECT pg_reload_conf();
 });
@@ -222,6 +247,9 @@ ok( poll_until(
 	'listed under its new name, the database is drained: each job once, in one attempt');
 is($node->safe_psql('rq_new_name', 'SELECT count(*) FROM regen_queue.job_queue'),
 	'11', 'and no job appeared or went missing');
+ok( poll_until(
+		$node, 'rq_backlog_renamed', rq_effects_check('true'), "$backlog/$backlog/0/0", 60),
+	'the backlog renamed mid-drain completes there, each job once (interrupted claims reclaimed)');
 
 # --- CREATE DATABASE ... TEMPLATE the worker's database -------------------------------------
 
@@ -249,7 +277,7 @@ for my $db (sort keys %vanished)
 }
 is( $node->safe_psql('postgres',
 		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'regen_queue worker'"),
-	'3', 'the workers of the three remaining databases run');
+	'4', 'the workers of the four remaining databases run');
 is($node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()'),
 	$postmaster_start, 'the server was never restarted');
 ok(!$node->log_contains(qr/terminated by signal|reinitializing|PANIC/),
