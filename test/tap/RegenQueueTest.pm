@@ -17,8 +17,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
 
-our @EXPORT = qw(rq_node rq_install rq_enqueue poll_until stays_until wait_for_setting
-  rq_pid_of rq_sqlstate);
+our @EXPORT = qw(rq_node rq_install rq_install_effects rq_effects_check rq_enqueue poll_until
+  stays_until wait_for_setting rq_pid_of rq_sqlstate);
 
 # Start a node with regen_queue preloaded; $extra_conf is appended to postgresql.conf.
 sub rq_node
@@ -58,6 +58,60 @@ END $$;
 SELECT regen_register_handler('plan_regeneration', 'public.h(regen_queue.job_queue)');
 });
 	return;
+}
+
+# Create the extension in $db with a handler e(job) that records each completed job as one row of
+# public.effect; the row commits together with the job, so a job whose effects ran twice leaves
+# two rows and one rolled back leaves none. By the job's overrides.topic:
+#   "slow"  sleeps 2 ms first (drains take a while);
+#   "sleep" sleeps 60 s first (long enough to act while the job runs);
+#   "fail"  fails for good (RQ001), leaving no row;
+#   "retry" fails its first attempt with a retryable error, and succeeds on a later one.
+sub rq_install_effects
+{
+	my ($node, $db) = @_;
+
+	$node->safe_psql(
+		$db, q{
+CREATE EXTENSION regen_queue;
+CREATE TABLE public.effect (job_id uuid NOT NULL, attempt integer NOT NULL);
+CREATE FUNCTION public.e(j regen_queue.job_queue) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    topic text := j.payload->'overrides'->>'topic';
+BEGIN
+    IF topic = 'slow' THEN
+        PERFORM pg_sleep(0.002);
+    ELSIF topic = 'sleep' THEN
+        PERFORM pg_sleep(60);
+    ELSIF topic = 'fail' THEN
+        RAISE EXCEPTION 'job % fails for good', j.id USING ERRCODE = 'RQ001';
+    ELSIF topic = 'retry' AND j.attempts = 1 THEN
+        RAISE EXCEPTION 'job % fails its first attempt', j.id;
+    END IF;
+    INSERT INTO public.effect VALUES (j.id, j.attempts);
+    RETURN jsonb_build_object('ok', true);
+END $$;
+SELECT regen_register_handler('plan_regeneration', 'public.e(regen_queue.job_queue)');
+});
+	return;
+}
+
+# SQL that checks the effects of the jobs $where selects in a database set up by
+# rq_install_effects. It prints "<jobs>/<completed>/<jobs with a wrong number of effect rows>/
+# <effect rows of no such job>": a completed job must have exactly one row, any other none.
+sub rq_effects_check
+{
+	my ($where) = @_;
+
+	return qq{
+SELECT count(*) || '/' || count(*) FILTER (WHERE j.status = 'completed') || '/'
+       || count(*) FILTER (WHERE coalesce(e.n, 0) <> (j.status = 'completed')::int) || '/'
+       || (SELECT count(*) FROM public.effect f
+            WHERE NOT EXISTS (SELECT FROM regen_queue.job_queue q WHERE q.id = f.job_id))
+  FROM regen_queue.job_queue j
+  LEFT JOIN (SELECT job_id, count(*) AS n FROM public.effect GROUP BY job_id) e
+         ON e.job_id = j.id
+ WHERE $where};
 }
 
 # Enqueue one job and return its id; $args are extra SQL arguments after plan_id and overrides.
