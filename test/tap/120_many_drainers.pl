@@ -95,13 +95,15 @@ sub start_pgbench
 	return ($h, \$stdout, \$stderr);
 }
 
-# Wait for a pgbench started above; check that it ran and met no error.
+# Wait for a pgbench started above; check that it ran and met no error (an error aborts its
+# client: pgbench then exits non-zero; serialization and deadlock failures are counted).
 sub finish_pgbench
 {
 	my ($h, $stdout, $stderr, $what) = @_;
 
 	ok($h->finish, "$what: pgbench exits 0");
-	like($$stdout, qr/number of failed transactions: 0 /, "$what: no transaction failed");
+	like($$stdout, qr/number of failed transactions: 0 /,
+		"$what: no serialization or deadlock failure");
 	unlike($$stderr, qr/ERROR|FATAL/, "$what: no error");
 	return;
 }
@@ -205,9 +207,9 @@ is( $node->safe_psql(
 	't',
 	'both the worker and the sessions ran some of them');
 
-# --- 20,000 jobs, four kinds of drainer -------------------------------------------------------
+# --- 20,000 jobs, three kinds of drainer ------------------------------------------------------
 
-# The drains after this one use a long lease: a drain that stalls for a while on this busy
+# From here on drains use a long lease: a drain that stalls for a while on this busy
 # machine must not see its jobs reclaimed, which would count a second attempt.
 $node->safe_psql('postgres',
 	"ALTER SYSTEM SET regen_queue.lease_timeout = '5min'; SELECT pg_reload_conf()");
