@@ -4,9 +4,12 @@
 # Installs what is missing (Debian packages), builds and installs the extension, then runs:
 #   unit        GoogleTest over the pure C++ core (CMake, CTest), no server
 #   regress     pg_regress: behaviour and errors (sql/, expected/)
-#   isolation   isolation specs: interleavings of concurrent sessions (test/isolation/)
-#   tap         TAP cluster tests: worker, reloads, leases, crashes, standby, pg_cron (test/tap/)
-#   pgtap       pgTAP suites with pg_prove: schema, privileges, API contract (test/pgtap/)
+#   isolation   isolation specs: drains, enqueues, completions and lease reclaims racing each
+#               other (test/isolation/)
+#   tap         TAP cluster tests: worker, reloads, leases, crashes and process faults, many
+#               drainers with pg_cron, dropped databases, standby, dump/upgrade, retention (test/tap/)
+#   pgtap       pgTAP suites with pg_prove: schema, privileges, roles without grants,
+#               search_path hijacking, API contract (test/pgtap/)
 #   shim        the HTTP shim's integration tests: its binary, a cluster, curl (test/shim/)
 #   http        HTTP handlers against a generation service of the tests' own: results,
 #               statuses, signatures, concurrency, crashes, reloads (test/http/)
