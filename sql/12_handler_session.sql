@@ -58,7 +58,7 @@ SELECT regen_drain();
 
 SELECT topic, settings FROM regress_session.seen ORDER BY topic;
 SELECT job_type, status, attempts, left(last_error, 60) AS last_error, result
-  FROM regen_queue.job_queue ORDER BY job_type, created_at;
+  FROM regen_queue.job_queue ORDER BY job_type, created_at, status DESC;
 
 -- A database default search_path cannot reach the queue's statements: a schema of its own
 -- shadowing clock_timestamp(), which the queue's statements call, is never used.

@@ -259,43 +259,58 @@ job_id_string(Datum id)
     return DatumGetCString(DirectFunctionCall1(uuid_out, id));
 }
 
-// Record a failed attempt in a subtransaction of its own, so that even a failing write of the
-// failure leaves the batch intact (the job is then reclaimed when its lease expires).
-void
-record_failure(Drain &drain, const LockedJob &job, ErrorData *edata)
+// Run `write` in a subtransaction of its own; return its error (nullptr: it committed into
+// the batch's transaction). `write` must leave no object with a destructor behind on error.
+template <typename Write>
+ErrorData *
+try_in_subtransaction(Write write)
 {
     MemoryContext memory = CurrentMemoryContext;
     ResourceOwner owner = CurrentResourceOwner;
-    const char *volatile status = nullptr;
-    auto kind = classify_handler_error(edata);
-    char *description = describe_error(edata);
+    ErrorData *volatile edata = nullptr;
 
     BeginInternalSubTransaction(nullptr);
     MemoryContextSwitchTo(memory);
     PG_TRY();
     {
-        status = fail_job(job.id, job.attempt, job.max_attempts, kind, description);
+        write();
         ReleaseCurrentSubTransaction();
     }
     PG_CATCH();
     {
         MemoryContextSwitchTo(memory);
-        ErrorData *write_error = CopyErrorData();
+        edata = CopyErrorData();
         FlushErrorState();
         RollbackAndReleaseCurrentSubTransaction();
-        ereport(WARNING, (errmsg("regen_queue: could not record the failure of job %s: %s",
-                                 job_id_string(job.id), write_error->message)));
     }
     PG_END_TRY();
     MemoryContextSwitchTo(memory);
     CurrentResourceOwner = owner;
+    return edata;
+}
+
+// Record a failed attempt in a subtransaction of its own, so that even a failing write of the
+// failure leaves the batch intact (the job is then reclaimed when its lease expires).
+void
+record_failure(Drain &drain, const LockedJob &job, ErrorData *edata)
+{
+    const char *volatile status = nullptr;
+    auto kind = classify_handler_error(edata);
+    char *description = describe_error(edata);
+
+    ErrorData *write_error = try_in_subtransaction(
+        [&] { status = fail_job(job.id, job.attempt, job.max_attempts, kind, description); });
+    if (write_error != nullptr)
+        ereport(WARNING, (errmsg("regen_queue: could not record the failure of job %s: %s",
+                                 job_id_string(job.id), write_error->message)));
 
     drain.counts.failed++;
     if (status != nullptr)
         report_failed_attempt(job.id, job.attempt, job.max_attempts, status, description);
 }
 
-// The successful jobs of a batch, completed together at the end of the batch's transaction.
+// What a batch writes just before its transaction commits: the completions of jobs whose
+// handlers wrote nothing, in one statement, and the hand-over of jobs to HTTP.
 struct Completions
 {
     int count = 0;
@@ -303,8 +318,10 @@ struct Completions
     Datum attempts[kMaxClaimBatch];
     Datum results[kMaxClaimBatch];
     bool result_nulls[kMaxClaimBatch];
-    int http_count = 0; // jobs to hand over to HTTP, in the same transaction
+    LockedJob completing[kMaxClaimBatch];
+    int http_count = 0;
     HttpJob http[kMaxClaimBatch];
+    LockedJob handing_over[kMaxClaimBatch];
 };
 
 // Stop the job timeout (regen_queue.job_timeout) of a handler that has returned or failed. A
@@ -354,8 +371,12 @@ past_job_timeout(const Drain &drain, TimestampTz started)
 constexpr const char *kJobTimeoutMessage =
     "handler ran longer than regen_queue.job_timeout (%d ms)";
 
-// Run one job's handler in a subtransaction of its own; on success keep its result (in the
-// drain's memory) for the batch's completion, on error record the failed attempt.
+// Run one job's handler in a subtransaction of its own; on error record the failed attempt.
+// A handler that wrote something has its job completed in that subtransaction, so that a
+// completion that cannot be written (a trigger on job_queue refusing it, say) undoes the
+// handler's writes with it and fails the attempt like a handler error. A handler that wrote
+// nothing has nothing to undo: its job is completed with the rest of the batch's such jobs by
+// one statement at the end (complete_done), which costs no subtransaction id per job.
 //
 // The handler runs as a security-restricted operation (as PostgreSQL runs index expressions
 // during maintenance): it cannot create temporary objects or change the session's roles, which
@@ -369,6 +390,7 @@ run_job(Drain &drain, const LockedJob &job, HandlerCache &handlers, Completions 
     MemoryContext memory = CurrentMemoryContext;
     ResourceOwner owner = CurrentResourceOwner;
     ErrorData *volatile edata = nullptr;
+    volatile bool wrote = false;
     volatile Datum result = (Datum)0;
     volatile bool result_is_null = true;
     Oid saved_user;
@@ -398,11 +420,25 @@ run_job(Drain &drain, const LockedJob &job, HandlerCache &handlers, Completions 
             ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED),
                             errmsg(kJobTimeoutMessage, drain.options.job_timeout_ms)));
 
-        // The handler's value may point into memory or TOAST of the subtransaction.
-        MemoryContextSwitchTo(drain.memory);
-        result = is_null ? (Datum)0 : PointerGetDatum(PG_DETOAST_DATUM_COPY(value));
-        result_is_null = is_null;
-        MemoryContextSwitchTo(memory);
+        wrote = TransactionIdIsValid(GetCurrentTransactionIdIfAny());
+        if (wrote)
+        {
+            // It wrote. One that completed its own job (regen_queue.complete_job) leaves this
+            // statement nothing to change; the job still counts as completed. The statement
+            // runs as the drain, under the drain's search_path, whatever the handler set.
+            SetUserIdAndSecContext(saved_user, saved_context);
+            int queue_settings = pin_search_path();
+            (void)complete_job(job.id, job.attempt, value, is_null);
+            restore_search_path(queue_settings);
+        }
+        else
+        {
+            // The handler's value may point into memory or TOAST of the subtransaction.
+            MemoryContextSwitchTo(drain.memory);
+            result = is_null ? (Datum)0 : PointerGetDatum(PG_DETOAST_DATUM_COPY(value));
+            result_is_null = is_null;
+            MemoryContextSwitchTo(memory);
+        }
         ReleaseCurrentSubTransaction();
     }
     PG_CATCH();
@@ -425,15 +461,18 @@ run_job(Drain &drain, const LockedJob &job, HandlerCache &handlers, Completions 
 
     drain.counts.processed++;
     if (edata != nullptr)
-    {
         record_failure(drain, job, edata);
-        return;
+    else if (wrote)
+        drain.counts.completed++;
+    else
+    {
+        done.ids[done.count] = job.id;
+        done.attempts[done.count] = Int32GetDatum(job.attempt);
+        done.results[done.count] = result;
+        done.result_nulls[done.count] = result_is_null;
+        done.completing[done.count] = job;
+        done.count++;
     }
-    done.ids[done.count] = job.id;
-    done.attempts[done.count] = Int32GetDatum(job.attempt);
-    done.results[done.count] = result;
-    done.result_nulls[done.count] = result_is_null;
-    done.count++;
 }
 
 bool
@@ -442,17 +481,51 @@ stop_requested_now(pg_atomic_uint32 *stop_requested)
     return stop_requested != nullptr && pg_atomic_read_u32(stop_requested) != 0;
 }
 
-// Every job whose handler returned counts as completed, also one whose handler finished the
-// job itself (regen_queue.complete_job on its own job), which the statement then leaves alone:
-// so processedCount is always completedCount + failedCount.
+// Write what the batch left for its end (see Completions). A statement for many jobs that
+// fails is repeated job by job, each in a subtransaction of its own, and a job whose write
+// still fails has its attempt failed with that error, as a handler error would, rather than
+// failing the batch. Every job completed here counts as completed, also one whose handler
+// finished the job itself: so processedCount is always completedCount + failedCount.
 void
 complete_done(Drain &drain, Completions &done)
 {
+    ErrorData *error = nullptr;
+
     if (done.count > 0)
-        (void)complete_jobs(done.count, done.ids, done.attempts, done.results, done.result_nulls);
-    drain.counts.completed += done.count;
+        error = try_in_subtransaction(
+            [&] {
+                (void)complete_jobs(done.count, done.ids, done.attempts, done.results,
+                                    done.result_nulls);
+            });
+    for (int i = 0; i < done.count; i++)
+    {
+        ErrorData *job_error =
+            error == nullptr
+                ? nullptr
+                : try_in_subtransaction(
+                      [&]
+                      {
+                          (void)complete_job(done.ids[i], DatumGetInt32(done.attempts[i]),
+                                             done.results[i], done.result_nulls[i]);
+                      });
+        if (job_error != nullptr)
+            record_failure(drain, done.completing[i], job_error);
+        else
+            drain.counts.completed++;
+    }
     done.count = 0;
-    http_hand_over(done.http, done.http_count);
+
+    error = done.http_count > 0
+                ? try_in_subtransaction([&] { http_hand_over(done.http, done.http_count); })
+                : nullptr;
+    for (int i = 0; error != nullptr && i < done.http_count; i++)
+    {
+        ErrorData *job_error = try_in_subtransaction([&] { http_hand_over(&done.http[i], 1); });
+        if (job_error == nullptr)
+            continue;
+        drain.counts.processed++; // a job handed over is counted when its call is answered
+        record_failure(drain, done.handing_over[i], job_error);
+    }
     done.http_count = 0;
 }
 
@@ -464,6 +537,7 @@ set_aside_for_http(Drain &drain, const LockedJob &job, HandlerCache &handlers, C
     if (!registration.http)
         return false;
 
+    done.handing_over[done.http_count] = job;
     HttpJob &http = done.http[done.http_count++];
     http.id = job.id;
     http.attempt = job.attempt;

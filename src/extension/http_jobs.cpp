@@ -379,18 +379,32 @@ http_hand_over(const HttpJob *jobs, int count)
     exec_plan(keep_plan(&hand_over_plan, sql::kHandOverToHttp, 2, types), args,
               SPI_OK_UPDATE_RETURNING);
 
-    for (uint64 row = 0; row < SPI_processed; row++)
+    // Everything that can raise a PostgreSQL error first: a caller that catches one rolls the
+    // hand-over back, and the dispatcher must then have been given none of these jobs.
+    uint64 rows = SPI_processed;
+    auto *claims = static_cast<int64 *>(palloc(sizeof(int64) * rows));
+    auto *bodies = static_cast<char **>(palloc(sizeof(char *) * rows));
+    auto *handed = static_cast<const HttpJob **>(palloc0(sizeof(HttpJob *) * rows));
+    auto *ids_back = static_cast<pg_uuid_t **>(palloc(sizeof(pg_uuid_t *) * rows));
+    for (uint64 row = 0; row < rows; row++)
     {
         bool isnull;
         HeapTuple tuple = SPI_tuptable->vals[row];
-        pg_uuid_t *id = DatumGetUUIDP(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull));
-        int64 claim = DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull));
+        ids_back[row] = DatumGetUUIDP(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull));
+        claims[row] = DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull));
         char *text = SPI_getvalue(tuple, SPI_tuptable->tupdesc, 3);
-        char *body = pg_server_to_any(text, (int)strlen(text), PG_UTF8); // JSON text is UTF-8
-        const HttpJob *job = nullptr;
-        for (int i = 0; i < count && job == nullptr; i++)
-            if (memcmp(DatumGetUUIDP(jobs[i].id)->data, id->data, UUID_LEN) == 0)
-                job = &jobs[i];
+        bodies[row] = pg_server_to_any(text, (int)strlen(text), PG_UTF8); // JSON text is UTF-8
+        for (int i = 0; i < count && handed[row] == nullptr; i++)
+            if (memcmp(DatumGetUUIDP(jobs[i].id)->data, ids_back[row]->data, UUID_LEN) == 0)
+                handed[row] = &jobs[i];
+    }
+
+    for (uint64 row = 0; row < rows; row++)
+    {
+        const HttpJob *job = handed[row];
+        const pg_uuid_t *id = ids_back[row];
+        int64 claim = claims[row];
+        const char *body = bodies[row];
         if (job == nullptr)
             continue;
 
