@@ -1,11 +1,12 @@
 # Process faults while the background worker is inside a SQL handler, with other jobs queued:
 # SIGKILL of the worker (the job alone in its lease, and sharing it with three others), its
 # termination with pg_terminate_backend(), the launcher's termination (which takes the worker
-# along) and SIGKILL, SIGKILL of an idle unrelated backend, and an immediate shutdown. After each, the launcher and worker run again within their restart
-# interval, the interrupted job comes back only after its lease and completes with exactly one
-# committed effect, every other job completes once, nothing stays processing, and the log shows
-# nothing but the fault. Last, pg_terminate_backend() of a session waiting in regen_drain(): its
-# drain worker finishes and commits the batch it is running, then claims nothing more.
+# along) and SIGKILL, SIGKILL of an idle unrelated backend, and an immediate shutdown. After
+# each, the launcher and worker run again within their restart interval, the interrupted job
+# comes back only after its lease and completes with exactly one committed effect, every other
+# job completes once, nothing stays processing, and the log shows nothing but the fault.
+# Last, pg_terminate_backend() of a session waiting in regen_drain(): its drain worker finishes
+# and commits the batch it is running, then claims nothing more.
 use strict;
 use warnings;
 
@@ -67,13 +68,6 @@ sub wait_for_crash_restart
 }
 
 ok(new_launcher_and_worker(30), 'the launcher and the worker run');
-
-# What every crash restart logs besides the killed process: the postmaster's reaction, and the
-# refusals our own polls get while the server recovers.
-my @crash_lines = (
-	qr/LOG:  terminating any other active server processes/,
-	qr/FATAL:  the database system is (?:in recovery mode|not yet accepting connections|starting up)/,
-);
 
 # One fault while the worker is held inside the handler of a job, with three other jobs queued.
 #   shared:    the job and the three others are claimed together, under one lease;
@@ -158,7 +152,7 @@ sub fault_case
 	like(
 		$node->safe_psql('postgres',
 			"SELECT last_error FROM regen_queue.job_queue WHERE id = '$held'"),
-		qr/^lease expired during attempt 1: the process running it \(pid $worker\) stopped before the job finished$/,
+		lease_error(1, $worker),
 		"$name: last_error tells that the lease of the killed worker expired");
 	ok( $node->log_contains(
 			qr/LOG:  regen_queue: lease of job $held expired during attempt 1; job is now pending/,
@@ -166,8 +160,8 @@ sub fault_case
 		"$name: the reclaim is logged");
 	is(processing_jobs(), '0', "$name: no job is left processing");
 
-	my @unexpected = unexpected_log_lines($node, $log_offset, $case{log}->($worker));
-	is_deeply(\@unexpected, [], "$name: the log shows nothing but the fault");
+	log_shows_only($node, $log_offset, "$name: the log shows nothing but the fault",
+		$case{log}->($worker));
 	return;
 }
 
@@ -189,9 +183,8 @@ foreach my $shared (0, 1)
 		restart_s => $crash_restart_s,
 		log => sub {
 			my ($worker) = @_;
-			return (@crash_lines,
-				qr/LOG:  background worker "regen_queue worker" \(PID $worker\) was terminated by signal 9: Killed/
-			);
+			return (crash_restart_lines(),
+				killed_line('background worker "regen_queue worker"', $worker));
 		});
 }
 
@@ -216,10 +209,7 @@ fault_case(
 	},
 	log => sub {
 		my ($worker) = @_;
-		return (
-			qr/FATAL:  terminating background worker "regen_queue worker" due to administrator command/,
-			qr/LOG:  background worker "regen_queue worker" \(PID $worker\) exited with exit code 1/
-		);
+		return terminated_lines('worker');
 	});
 
 # --- the launcher: terminated (it takes the worker along), and killed --------------------------
@@ -235,10 +225,7 @@ fault_case(
 	},
 	restart_s => sub { return $launcher_restart_s; },
 	log => sub {
-		return (
-			qr/FATAL:  terminating background worker "regen_queue (?:launcher|worker)" due to administrator command/,
-			qr/LOG:  background worker "regen_queue (?:launcher|worker)" \(PID \d+\) exited with exit code 1/
-		);
+		return terminated_lines('(?:launcher|worker)');
 	});
 
 my $killed_launcher;
@@ -253,9 +240,8 @@ fault_case(
 	},
 	restart_s => $crash_restart_s,
 	log => sub {
-		return (@crash_lines,
-			qr/LOG:  background worker "regen_queue launcher" \(PID $killed_launcher\) was terminated by signal 9: Killed/
-		);
+		return (crash_restart_lines(),
+			killed_line('background worker "regen_queue launcher"', $killed_launcher));
 	});
 
 # --- SIGKILL of an unrelated, idle backend ---------------------------------------------------
@@ -278,8 +264,7 @@ fault_case(
 	},
 	restart_s => $crash_restart_s,
 	log => sub {
-		return (@crash_lines,
-			qr/LOG:  server process \(PID $victim_pid\) was terminated by signal 9: Killed/);
+		return (crash_restart_lines(), killed_line('server process', $victim_pid));
 	});
 
 # --- immediate shutdown and start ------------------------------------------------------------
@@ -371,9 +356,10 @@ fault_case(
 		"$name: the background worker kept running");
 	is(rq_pid_of($node, 'regen_queue launcher'), $launcher, "$name: so did the launcher");
 	is(processing_jobs(), '0', "$name: no job is left processing");
-	my @unexpected = unexpected_log_lines($node, $log_offset,
+	log_shows_only(
+		$node, $log_offset,
+		"$name: the log shows nothing but the terminated session",
 		qr/\[$caller\] .*FATAL:  terminating connection due to administrator command/);
-	is_deeply(\@unexpected, [], "$name: the log shows nothing but the terminated session");
 }
 
 # --- every job of the file -------------------------------------------------------------------

@@ -6,7 +6,7 @@
 # that row commits only together with the job's completion, so the committed effects of a job
 # are the runs whose work was kept. Then, by the job's overrides.topic:
 #   "gate NAME"  waits until public.gates says NAME is open (at most 60 s, then raises);
-#   "raise"      raises P0001 (a retryable error);
+#   "raise", "unrecordable"  raise P0001 (a retryable error);
 #   "terminate"  terminates its own process (FATAL, no crash restart);
 #   "sigkill"    has its own process killed with SIGKILL (the postmaster restarts everything);
 #   "sleep"      sleeps 60 s;
@@ -24,7 +24,8 @@ use RegenQueueTest;
 use Test::More;
 
 our @EXPORT = qw(fault_install enqueue_topic enqueue_batch set_gate wait_in_handler
-  job_summary_sql job_summary effects_of unexpected_log_lines);
+  job_summary_sql job_summary effects_of log_shows_only lease_error crash_restart_lines
+  killed_line terminated_lines);
 
 sub fault_install
 {
@@ -57,7 +58,7 @@ BEGIN
             END IF;
             PERFORM pg_sleep(0.05);
         END LOOP;
-    ELSIF topic = 'raise' THEN
+    ELSIF topic IN ('raise', 'unrecordable') THEN
         RAISE EXCEPTION 'handler refuses job %', j.id;
     ELSIF topic = 'terminate' THEN
         PERFORM pg_terminate_backend(pg_backend_pid());
@@ -168,11 +169,52 @@ sub effects_of
 		  . " FROM public.effects WHERE job_id = '$id'");
 }
 
-# Log lines after $offset that report a problem (WARNING, ERROR, FATAL, PANIC, or a process
-# that was killed or exited with an error) and match none of @expected.
-sub unexpected_log_lines
+# last_error of a job whose lease expired during $attempt, held by process $pid (a pattern).
+sub lease_error
 {
-	my ($node, $offset, @expected) = @_;
+	my ($attempt, $pid) = @_;
+	my $text = "lease expired during attempt $attempt: the process running it \\(pid $pid\\) "
+	  . 'stopped before the job finished';
+
+	return qr/^$text$/;
+}
+
+# What a crash restart logs besides the killed process: the postmaster's reaction, and the
+# refusals that polls get while the server recovers.
+sub crash_restart_lines
+{
+	my $states = 'in recovery mode|not yet accepting connections|starting up';
+
+	return (
+		qr/LOG:  terminating any other active server processes/,
+		qr/FATAL:  the database system is (?:$states)/);
+}
+
+# The postmaster's line for $process (such as 'server process') with $pid killed by SIGKILL.
+sub killed_line
+{
+	my ($process, $pid) = @_;
+
+	return qr/LOG:  \Q$process\E \(PID $pid\) was terminated by signal 9: Killed/;
+}
+
+# The lines of a regen_queue background worker of $type (a pattern, such as 'worker') that
+# exits on SIGTERM.
+sub terminated_lines
+{
+	my ($type) = @_;
+	my $worker = qq{background worker "regen_queue $type"};
+
+	return (
+		qr/FATAL:  terminating $worker due to administrator command/,
+		qr/LOG:  $worker \(PID \d+\) exited with exit code 1/);
+}
+
+# Pass when every log line after $offset that reports a problem (WARNING, ERROR, FATAL, PANIC,
+# or a process killed or exiting with an error) matches one of @expected; otherwise show them.
+sub log_shows_only
+{
+	my ($node, $offset, $test_name, @expected) = @_;
 	my @problems = grep {
 		/\b(?:WARNING|ERROR|FATAL|PANIC):/
 		  || /terminated by signal|exited with exit code [1-9]/
@@ -183,7 +225,8 @@ sub unexpected_log_lines
 	{
 		push @unexpected, $line unless grep { $line =~ $_ } @expected;
 	}
-	return @unexpected;
+	return ok(!@unexpected, $test_name)
+	  || diag(join("\n", 'unexpected log lines:', @unexpected));
 }
 
 1;
