@@ -327,9 +327,13 @@ fault_case(
 			$node, 'postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid = $caller",
 			'0', 30),
 		"$name: the caller is gone");
-	is( $node->safe_psql('postgres',
-			"SELECT wait_event FROM pg_stat_activity WHERE pid = $drain"),
-		'PgSleep', "$name: its drain worker goes on with the handler it is running");
+	ok( poll_until(
+			$node, 'postgres', "SELECT wait_event FROM pg_stat_activity WHERE pid = $drain",
+			'PgSleep', 10),
+		"$name: its drain worker goes on with the handler it is running");
+	is(job_summary($node, $held, @mates),
+		'processing/1/0 processing/1/0 processing/1/0',
+		"$name: its three jobs are still processing");
 
 	set_gate($node, 'drain_caller', 'true');
 	ok( poll_until(

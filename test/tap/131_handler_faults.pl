@@ -94,9 +94,12 @@ sub processing_jobs
 
 # --- a handler that always ends its process ----------------------------------------------------
 
+my %ends_its_process = (
+	terminate => 'a handler that always terminates its process',
+	sigkill => 'a handler that always has its process killed with SIGKILL');
 foreach my $how ('terminate', 'sigkill')
 {
-	my $label = "a handler that always ${how}s its process";
+	my $label = $ends_its_process{$how};
 	my $launcher = rq_pid_of($node, 'regen_queue launcher');
 	my $log_offset = -s $node->logfile;
 	my $killer = enqueue_topic($node, $how);
@@ -119,10 +122,9 @@ foreach my $how ('terminate', 'sigkill')
 	others_served($label, [$killer], @others);
 
 	my $log = slurp_file($node->logfile, $log_offset);
+	my $killed = killed_line('background worker "regen_queue worker"', '\d+');
 	my @death_lines =
-	  $how eq 'terminate'
-	  ? terminated_lines('worker')
-	  : (crash_restart_lines(), killed_line('background worker "regen_queue worker"', '\d+'));
+	  $how eq 'terminate' ? terminated_lines('worker') : ($killed, crash_restart_lines());
 	my $deaths = () = $log =~ /$death_lines[0]/g;
 	cmp_ok($deaths, '>=', 3, "$label: it ended the worker at each of its attempts ($deaths times)");
 	ok( poll_until(
@@ -254,7 +256,7 @@ sub check_mixed_batch
 	like(
 		$node->safe_psql('postgres',
 			"SELECT last_error FROM regen_queue.job_queue WHERE id = '$faulty->{unstorable}'"),
-		qr/^P0001: refusing to store the result of job $faulty->{unstorable}/,
+		qr/P0001: refusing to store the result of job $faulty->{unstorable}/,
 		"$label: its last_error is the error of the write that failed");
 	return;
 }

@@ -22,6 +22,7 @@ use Exporter 'import';
 use PostgreSQL::Test::Utils;
 use RegenQueueTest;
 use Test::More;
+use Time::HiRes qw(usleep time);
 
 our @EXPORT = qw(fault_install enqueue_topic enqueue_batch set_gate wait_in_handler
   job_summary_sql job_summary effects_of log_shows_only lease_error crash_restart_lines
@@ -129,13 +130,13 @@ sub wait_in_handler
 	    "SELECT a.pid FROM regen_queue.job_queue j JOIN pg_stat_activity a ON a.pid = j.lease_owner"
 	  . " WHERE j.id = '$job' AND j.status = 'processing' AND a.backend_type = '$backend_type'"
 	  . " AND a.wait_event = 'PgSleep'";
-	my $pid = '';
+	my $deadline = time() + 30;
 
-	foreach (1 .. 300)
+	while (time() < $deadline)
 	{
-		$pid = $node->safe_psql('postgres', $sql);
+		my $pid = $node->safe_psql('postgres', $sql);
 		return $pid if $pid ne '';
-		select(undef, undef, undef, 0.1);
+		usleep(100_000);
 	}
 	diag "no $backend_type was held in the handler of job $job";
 	return '';
