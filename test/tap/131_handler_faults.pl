@@ -71,6 +71,7 @@ sub others_served
 	my $faulty_ids = join(',', map { "'$_'" } @$faulty);
 
 	cmp_ok(scalar(@others), '>=', 3, "$label: other jobs were enqueued during the cycle");
+	note "$label: " . scalar(@others) . ' other jobs';
 	ok( poll_until(
 			$node, 'postgres', job_summary_sql(@others),
 			join(' ', ('completed/1/1') x @others), 60),
