@@ -39,7 +39,11 @@ extern "C"
 #include "utils/guc.h"
 #include "utils/timeout.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/resowner.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
 }
 
 #include <vector>
@@ -313,6 +317,7 @@ record_failure(Drain &drain, const LockedJob &job, ErrorData *edata)
 // handlers wrote nothing, in one statement, and the hand-over of jobs to HTTP.
 struct Completions
 {
+    bool each_in_its_own = false; // see job_queue_may_refuse()
     int count = 0;
     Datum ids[kMaxClaimBatch];
     Datum attempts[kMaxClaimBatch];
@@ -323,6 +328,33 @@ struct Completions
     HttpJob http[kMaxClaimBatch];
     LockedJob handing_over[kMaxClaimBatch];
 };
+
+// What the extension itself puts on job_queue (every version so far).
+constexpr int kOwnJobQueueChecks = 6;
+constexpr int kOwnJobQueueIndexes = 5;
+
+// Whether job_queue has something that could refuse one job's completion and not another's: a
+// trigger, a rule, row security, NOT NULL on result, or constraints or indexes beyond the
+// extension's own. Then every job is completed in its handler's subtransaction, so that a
+// refusal undoes all the handler did, a NOTIFY included: that takes no transaction id, and
+// with a handler that wrote nothing would otherwise commit with the batch.
+bool
+job_queue_may_refuse()
+{
+    Oid relid = get_relname_relid("job_queue", get_namespace_oid("regen_queue", false));
+    Relation rel = table_open(relid, AccessShareLock);
+    TupleDesc desc = RelationGetDescr(rel);
+    List *indexes = RelationGetIndexList(rel);
+    AttrNumber result = get_attnum(relid, "result");
+    bool may = rel->rd_rel->relhastriggers || rel->rd_rel->relhasrules ||
+               rel->rd_rel->relrowsecurity ||
+               (desc->constr != nullptr ? desc->constr->num_check : 0) != kOwnJobQueueChecks ||
+               list_length(indexes) != kOwnJobQueueIndexes ||
+               (result != InvalidAttrNumber && TupleDescAttr(desc, result - 1)->attnotnull);
+    list_free(indexes);
+    table_close(rel, AccessShareLock);
+    return may;
+}
 
 // Stop the job timeout (regen_queue.job_timeout) of a handler that has returned or failed. A
 // cancel that the timeout requested but that the handler never reached is dropped, so that it
@@ -374,9 +406,10 @@ constexpr const char *kJobTimeoutMessage =
 // Run one job's handler in a subtransaction of its own; on error record the failed attempt.
 // A handler that wrote something has its job completed in that subtransaction, so that a
 // completion that cannot be written (a trigger on job_queue refusing it, say) undoes the
-// handler's writes with it and fails the attempt like a handler error. A handler that wrote
-// nothing has nothing to undo: its job is completed with the rest of the batch's such jobs by
-// one statement at the end (complete_done), which costs no subtransaction id per job.
+// handler's writes with it and fails the attempt like a handler error; so does every handler
+// when job_queue_may_refuse(). Otherwise a handler that wrote nothing has nothing to undo: its
+// job is completed with the rest of the batch's such jobs by one statement at the end
+// (complete_done), which costs no subtransaction id per job.
 //
 // The handler runs as a security-restricted operation (as PostgreSQL runs index expressions
 // during maintenance): it cannot create temporary objects or change the session's roles, which
@@ -390,7 +423,7 @@ run_job(Drain &drain, const LockedJob &job, HandlerCache &handlers, Completions 
     MemoryContext memory = CurrentMemoryContext;
     ResourceOwner owner = CurrentResourceOwner;
     ErrorData *volatile edata = nullptr;
-    volatile bool wrote = false;
+    volatile bool completed_here = false;
     volatile Datum result = (Datum)0;
     volatile bool result_is_null = true;
     Oid saved_user;
@@ -412,24 +445,27 @@ run_job(Drain &drain, const LockedJob &job, HandlerCache &handlers, Completions 
         // A snapshot of its own: a handler that only reads (a STABLE one runs on the active
         // snapshot) sees what committed since the batch began, and what earlier jobs wrote.
         PushActiveSnapshot(GetTransactionSnapshot());
+        int handler_settings = NewGUCNestLevel();
         Datum value = call_handler(handlers, job.job_type, job.row, drain.options.handlers_as_owner,
                                    &is_null);
+        // Nothing the handler set (search_path, transaction_read_only, ...) reaches the
+        // completion below: settings are the drain session's again.
+        AtEOXact_GUC(false, handler_settings);
         PopActiveSnapshot();
         stop_job_timeout();
         if (past_job_timeout(drain, started))
             ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED),
                             errmsg(kJobTimeoutMessage, drain.options.job_timeout_ms)));
 
-        wrote = TransactionIdIsValid(GetCurrentTransactionIdIfAny());
-        if (wrote)
+        completed_here =
+            TransactionIdIsValid(GetCurrentTransactionIdIfAny()) || done.each_in_its_own;
+        if (completed_here)
         {
-            // It wrote. One that completed its own job (regen_queue.complete_job) leaves this
-            // statement nothing to change; the job still counts as completed. The statement
-            // runs as the drain, under the drain's search_path, whatever the handler set.
+            // It wrote, or job_queue may refuse completions. One that completed its own job
+            // (regen_queue.complete_job) leaves this statement nothing to change; the job still
+            // counts as completed. The statement runs as the drain, with the drain's settings.
             SetUserIdAndSecContext(saved_user, saved_context);
-            int queue_settings = pin_search_path();
             (void)complete_job(job.id, job.attempt, value, is_null);
-            restore_search_path(queue_settings);
         }
         else
         {
@@ -462,7 +498,7 @@ run_job(Drain &drain, const LockedJob &job, HandlerCache &handlers, Completions 
     drain.counts.processed++;
     if (edata != nullptr)
         record_failure(drain, job, edata);
-    else if (wrote)
+    else if (completed_here)
         drain.counts.completed++;
     else
     {
@@ -592,12 +628,14 @@ run_batch(Drain &drain, ClaimedBatch &batch, pg_atomic_uint32 *stop_requested)
     bool http_leases_held = false; // in this transaction
 
     int count = lock_batch(drain, batch.ids, batch.count, jobs);
+    done.each_in_its_own = job_queue_may_refuse();
     for (int i = 0; i < count; i++)
     {
         CHECK_FOR_INTERRUPTS();
         if (i > 0 && commit_due())
         {
             count = commit_and_relock(drain, done, jobs, i, count);
+            done.each_in_its_own = job_queue_may_refuse();
             handlers = HandlerCache{}; // the new transaction may see a new registration
             handlers.memory = drain.memory;
             http_leases_held = false;

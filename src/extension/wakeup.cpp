@@ -137,6 +137,7 @@ publish_worker_latch(int slot)
 
     SpinLockAcquire(&shared->mutex);
     shared->slots[slot] = {MyDatabaseId, MyLatch};
+    shared->left[slot] = false; // a note of an earlier worker the launcher never read
     SpinLockRelease(&shared->mutex);
     on_shmem_exit(withdraw_latch, Int32GetDatum(slot));
 }

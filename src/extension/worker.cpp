@@ -69,13 +69,15 @@ setup_signals()
     BackgroundWorkerUnblockSignals();
 }
 
-void
+// Apply a reload asked for by SIGHUP; return whether there was one.
+bool
 reload_config_if_asked()
 {
     if (!ConfigReloadPending)
-        return;
+        return false;
     ConfigReloadPending = false;
     ProcessConfigFile(PGC_SIGHUP);
+    return true;
 }
 
 // Mark the entries of regen_queue.databases wanted, giving new ones a free slot.
@@ -404,7 +406,10 @@ regen_database_worker_main(Datum arg)
     for (;;)
     {
         CHECK_FOR_INTERRUPTS();
-        reload_config_if_asked();
+        // A reload whose signal a handler's wait consumed during a drain still counts: the
+        // next drain comes at once and its end schedules the one after by the new interval.
+        if (reload_config_if_asked())
+            drain_now = true;
         leave_if_database_wanted(database, slot);
         if (drain_now || GetCurrentTimestamp() >= next_drain)
         {
