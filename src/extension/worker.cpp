@@ -424,7 +424,10 @@ regen_database_worker_main(Datum arg)
         long wait_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_drain);
         int events = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
                                Min(wait_ms, kDatabaseCheckMs), PG_WAIT_EXTENSION);
-        ResetLatch(MyLatch);
-        drain_now = (events & WL_LATCH_SET) != 0; // an enqueue's wake-up or a reload
+        // An enqueue's wake-up or a reload. The latch is reset only when it was seen set: one
+        // set after a timeout returned then wakes the next wait at once instead of being lost.
+        drain_now = (events & WL_LATCH_SET) != 0;
+        if (drain_now)
+            ResetLatch(MyLatch);
     }
 }
