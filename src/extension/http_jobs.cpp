@@ -381,46 +381,48 @@ http_hand_over(const HttpJob *jobs, int count)
 
     // Everything that can raise a PostgreSQL error first: a caller that catches one rolls the
     // hand-over back, and the dispatcher must then have been given none of these jobs.
+    struct HandedOver
+    {
+        const HttpJob *job;
+        const pg_uuid_t *id;
+        int64 claim;
+        const char *body;
+    };
     uint64 rows = SPI_processed;
-    auto *claims = static_cast<int64 *>(palloc(sizeof(int64) * rows));
-    auto *bodies = static_cast<char **>(palloc(sizeof(char *) * rows));
-    auto *handed = static_cast<const HttpJob **>(palloc0(sizeof(HttpJob *) * rows));
-    auto *ids_back = static_cast<pg_uuid_t **>(palloc(sizeof(pg_uuid_t *) * rows));
+    auto *handed = static_cast<HandedOver *>(palloc0(sizeof(HandedOver) * rows));
     for (uint64 row = 0; row < rows; row++)
     {
         bool isnull;
         HeapTuple tuple = SPI_tuptable->vals[row];
-        ids_back[row] = DatumGetUUIDP(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull));
-        claims[row] = DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull));
+        HandedOver &it = handed[row];
+        it.id = DatumGetUUIDP(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull));
+        it.claim = DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull));
         char *text = SPI_getvalue(tuple, SPI_tuptable->tupdesc, 3);
-        bodies[row] = pg_server_to_any(text, (int)strlen(text), PG_UTF8); // JSON text is UTF-8
-        for (int i = 0; i < count && handed[row] == nullptr; i++)
-            if (memcmp(DatumGetUUIDP(jobs[i].id)->data, ids_back[row]->data, UUID_LEN) == 0)
-                handed[row] = &jobs[i];
+        it.body = pg_server_to_any(text, (int)strlen(text), PG_UTF8); // JSON text is UTF-8
+        for (int i = 0; i < count && it.job == nullptr; i++)
+            if (memcmp(DatumGetUUIDP(jobs[i].id)->data, it.id->data, UUID_LEN) == 0)
+                it.job = &jobs[i];
     }
 
     for (uint64 row = 0; row < rows; row++)
     {
-        const HttpJob *job = handed[row];
-        const pg_uuid_t *id = ids_back[row];
-        int64 claim = claims[row];
-        const char *body = bodies[row];
-        if (job == nullptr)
+        const HandedOver &it = handed[row];
+        if (it.job == nullptr)
             continue;
 
         call_core(
             [&]
             {
                 http::JobCall call;
-                memcpy(call.id.data(), id->data, UUID_LEN);
-                call.attempt = job->attempt;
-                call.max_attempts = job->max_attempts;
-                call.claim = claim;
-                call.job_type = job->job_type;
-                call.endpoint = job->endpoint != nullptr ? job->endpoint : "";
-                call.timeout_ms = job->timeout_ms;
-                call.max_concurrency = job->max_concurrency;
-                call.body = body;
+                memcpy(call.id.data(), it.id->data, UUID_LEN);
+                call.attempt = it.job->attempt;
+                call.max_attempts = it.job->max_attempts;
+                call.claim = it.claim;
+                call.job_type = it.job->job_type;
+                call.endpoint = it.job->endpoint != nullptr ? it.job->endpoint : "";
+                call.timeout_ms = it.job->timeout_ms;
+                call.max_concurrency = it.job->max_concurrency;
+                call.body = it.body;
                 state->dispatcher.add(std::move(call));
             });
     }

@@ -302,7 +302,8 @@ drain_once(const char *database, int &failed_drains)
 // DROP DATABASE, ALTER DATABASE ... RENAME and CREATE DATABASE ... TEMPLATE lock the database
 // against new connections, then wait a few seconds for the sessions in it to leave. The worker
 // is not a session anyone can ask to leave, so it watches for that lock and goes; the launcher
-// starts it again with backoff, and its next start finds the database gone, renamed or free.
+// starts it again after 1 s without counting a failure, and that start finds the database gone
+// (then the usual backoff applies), renamed, or free again.
 void
 leave_if_database_wanted(const char *database, int slot)
 {
